@@ -1,0 +1,283 @@
+/* config.c -- read the engine's settings out of the config file's table. */
+#include "hotelmux/config.h"
+#include "hotelmux/common.h"
+
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void hm_config_defaults(hm_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->listen_port = 8080;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    c->workers = n > 0 ? (int)n : 1;
+    if (c->workers > HM_MAX_WORKERS - 1)
+        c->workers = HM_MAX_WORKERS - 1;
+    c->limits.max_connections = 16384;
+    c->limits.max_header_bytes = 16384;
+    c->limits.max_url_bytes = 8192;
+    c->limits.max_headers = 100;
+    c->limits.max_body_bytes = 1024 * 1024;
+    c->limits.header_timeout_ms = 10000;
+    c->limits.body_timeout_ms = 30000;
+    c->limits.keepalive_timeout_ms = 75000;
+    c->limits.drain_timeout_ms = 10000;
+}
+
+char *hm_config_resolve(const char *dir, const char *path)
+{
+    if (path[0] == '/' || dir == NULL)
+        return strdup(path);
+    size_t n = strlen(dir) + strlen(path) + 2;
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s/%s", dir, path);
+    return out;
+}
+
+int hm_config_parse_listen(const char *s, char **host, int *port)
+{
+    const char *colon;
+    const char *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (rb == NULL || rb[1] != ':')
+            return HM_EINVAL;
+        h = s + 1;
+        hlen = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return HM_EINVAL;
+        hlen = (size_t)(colon - s);
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1 || p < 0 || p > 65535)
+        return HM_EINVAL;
+    char *hs = hlen ? strndup(h, hlen) : strdup("0.0.0.0");
+    if (hs == NULL)
+        return HM_ENOMEM;
+    free(*host);
+    *host = hs;
+    *port = (int)p;
+    return HM_OK;
+}
+
+/* Read an optional non-negative integer field of the table at the top. */
+static int opt_size(lua_State *L, const char *where, const char *key, size_t min, size_t max,
+                    size_t *out, char *err, size_t errlen)
+{
+    lua_getfield(L, -1, key);
+    int rc = HM_OK;
+    if (!lua_isnil(L, -1)) {
+        lua_Number v = lua_tonumber(L, -1);
+        if (lua_type(L, -1) != LUA_TNUMBER || v != (lua_Number)(long long)v || v < (lua_Number)min ||
+            v > (lua_Number)max) {
+            snprintf(err, errlen, "config: %s%s must be an integer in [%zu, %zu]", where, key, min,
+                     max);
+            rc = HM_EINVAL;
+        } else {
+            *out = (size_t)v;
+        }
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+static int opt_ms(lua_State *L, const char *key, unsigned *out, char *err, size_t errlen)
+{
+    size_t v = *out;
+    int rc = opt_size(L, "limits.", key, 1, 3600 * 1000, &v, err, errlen);
+    *out = (unsigned)v;
+    return rc;
+}
+
+static int opt_string(lua_State *L, const char *key, char **out, char *err, size_t errlen)
+{
+    lua_getfield(L, -1, key);
+    int rc = HM_OK;
+    if (!lua_isnil(L, -1)) {
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            snprintf(err, errlen, "config: %s must be a string", key);
+            rc = HM_EINVAL;
+        } else {
+            free(*out);
+            *out = strdup(lua_tostring(L, -1));
+            if (*out == NULL)
+                rc = HM_ENOMEM;
+        }
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+/* A list of strings (or one string) resolved against the config dir. */
+static int opt_paths(lua_State *L, const char *key, const char *dir, char **out, size_t *n,
+                     size_t max, char *err, size_t errlen)
+{
+    lua_getfield(L, -1, key);
+    int rc = HM_OK;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        lua_newtable(L);
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -2, 1);
+        lua_remove(L, -2);
+    }
+    if (lua_istable(L, -1)) {
+        size_t len = lua_objlen(L, -1);
+        if (len > max) {
+            snprintf(err, errlen, "config: %s has more than %zu entries", key, max);
+            rc = HM_EINVAL;
+        }
+        for (size_t i = 1; rc == HM_OK && i <= len; i++) {
+            lua_rawgeti(L, -1, (int)i);
+            if (lua_type(L, -1) != LUA_TSTRING) {
+                snprintf(err, errlen, "config: %s[%zu] must be a string", key, i);
+                rc = HM_EINVAL;
+            } else if ((out[*n] = hm_config_resolve(dir, lua_tostring(L, -1))) == NULL) {
+                rc = HM_ENOMEM;
+            } else {
+                (*n)++;
+            }
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, -1)) {
+        snprintf(err, errlen, "config: %s must be a list of paths", key);
+        rc = HM_EINVAL;
+    }
+    lua_pop(L, 1);
+    return rc;
+}
+
+int hm_config_from_lua(lua_State *L, int idx, const char *config_path, hm_config_t *c, char *err,
+                       size_t errlen)
+{
+    int rc;
+    if (!lua_istable(L, idx)) {
+        snprintf(err, errlen, "config: %s must return a table", config_path);
+        return HM_EINVAL;
+    }
+    lua_pushvalue(L, idx);
+    c->config_path = realpath(config_path, NULL);
+    if (c->config_path == NULL)
+        c->config_path = strdup(config_path);
+    if (c->config_path == NULL) {
+        rc = HM_ENOMEM;
+        goto out;
+    }
+    char *slash = strrchr(c->config_path, '/');
+    c->config_dir = slash ? strndup(c->config_path, (size_t)(slash - c->config_path)) : strdup(".");
+    if (c->config_dir == NULL) {
+        rc = HM_ENOMEM;
+        goto out;
+    }
+
+    char *listen = NULL;
+    if ((rc = opt_string(L, "listen", &listen, err, errlen)) != HM_OK)
+        goto out;
+    if (listen) {
+        rc = hm_config_parse_listen(listen, &c->listen_host, &c->listen_port);
+        if (rc != HM_OK)
+            snprintf(err, errlen, "config: listen \"%s\" is not HOST:PORT", listen);
+        free(listen);
+        if (rc != HM_OK)
+            goto out;
+    }
+    size_t workers = (size_t)c->workers;
+    if ((rc = opt_size(L, "", "workers", 1, HM_MAX_WORKERS - 1, &workers, err, errlen)) != HM_OK)
+        goto out;
+    c->workers = (int)workers;
+    if ((rc = opt_string(L, "admin_token", &c->admin_token, err, errlen)) != HM_OK)
+        goto out;
+    if ((rc = opt_string(L, "log_level", &c->log_level, err, errlen)) != HM_OK)
+        goto out;
+
+    lua_getfield(L, -1, "limits");
+    if (lua_istable(L, -1)) {
+        hm_limits_t *l = &c->limits;
+        if ((rc = opt_size(L, "limits.", "max_connections", 1, 10000000, &l->max_connections, err, errlen)) ||
+            (rc = opt_size(L, "limits.", "max_header_bytes", 256, 1 << 24, &l->max_header_bytes, err, errlen)) ||
+            (rc = opt_size(L, "limits.", "max_url_bytes", 64, 1 << 24, &l->max_url_bytes, err, errlen)) ||
+            (rc = opt_size(L, "limits.", "max_headers", 1, 10000, &l->max_headers, err, errlen)) ||
+            (rc = opt_size(L, "limits.", "max_body_bytes", 0, (size_t)1 << 32, &l->max_body_bytes, err, errlen)) ||
+            (rc = opt_ms(L, "header_timeout_ms", &l->header_timeout_ms, err, errlen)) ||
+            (rc = opt_ms(L, "body_timeout_ms", &l->body_timeout_ms, err, errlen)) ||
+            (rc = opt_ms(L, "keepalive_timeout_ms", &l->keepalive_timeout_ms, err, errlen)) ||
+            (rc = opt_ms(L, "drain_timeout_ms", &l->drain_timeout_ms, err, errlen))) {
+            lua_pop(L, 1);
+            goto out;
+        }
+    } else if (!lua_isnil(L, -1)) {
+        snprintf(err, errlen, "config: limits must be a table");
+        lua_pop(L, 1);
+        rc = HM_EINVAL;
+        goto out;
+    }
+    lua_pop(L, 1);
+
+    if ((rc = opt_paths(L, "scripts", c->config_dir, c->scripts, &c->nscripts,
+                        HM_CONFIG_MAX_SCRIPTS, err, errlen)) != HM_OK)
+        goto out;
+    /* The config's own directory is always on the script path. */
+    if ((c->lua_path[c->npaths] = strdup(c->config_dir)) == NULL) {
+        rc = HM_ENOMEM;
+        goto out;
+    }
+    c->npaths++;
+    rc = opt_paths(L, "lua_path", c->config_dir, c->lua_path, &c->npaths, HM_CONFIG_MAX_PATHS - 1,
+                   err, errlen);
+out:
+    lua_pop(L, 1);
+    if (rc == HM_ENOMEM)
+        snprintf(err, errlen, "config: out of memory");
+    return rc;
+}
+
+static char *dup_or_null(const char *s, int *rc)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL)
+        *rc = HM_ENOMEM;
+    return d;
+}
+
+int hm_config_copy(hm_config_t *dst, const hm_config_t *src)
+{
+    int rc = HM_OK;
+    *dst = *src;
+    dst->config_path = dup_or_null(src->config_path, &rc);
+    dst->config_dir = dup_or_null(src->config_dir, &rc);
+    dst->listen_host = dup_or_null(src->listen_host, &rc);
+    dst->admin_token = dup_or_null(src->admin_token, &rc);
+    dst->log_level = dup_or_null(src->log_level, &rc);
+    for (size_t i = 0; i < src->nscripts; i++)
+        dst->scripts[i] = dup_or_null(src->scripts[i], &rc);
+    for (size_t i = 0; i < src->npaths; i++)
+        dst->lua_path[i] = dup_or_null(src->lua_path[i], &rc);
+    if (rc != HM_OK)
+        hm_config_free(dst);
+    return rc;
+}
+
+void hm_config_free(hm_config_t *c)
+{
+    free(c->config_path);
+    free(c->config_dir);
+    free(c->listen_host);
+    free(c->admin_token);
+    free(c->log_level);
+    for (size_t i = 0; i < c->nscripts; i++)
+        free(c->scripts[i]);
+    for (size_t i = 0; i < c->npaths; i++)
+        free(c->lua_path[i]);
+    memset(c, 0, sizeof(*c));
+}

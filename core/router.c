@@ -1,0 +1,236 @@
+/* router.c -- method + path pattern matching.
+ *
+ * Routes are few (tens), so a scored linear scan over pre-split patterns is
+ * both simple and fast: no allocation per lookup, one pass over the path per
+ * route. */
+#include "hotelmux/router.h"
+#include "hotelmux/common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SEGMENTS 32
+
+typedef struct {
+    const char *text;  /* literal text, or capture name */
+    size_t len;
+    int capture;       /* 1 = {name} */
+} segment_t;
+
+typedef struct {
+    char method[16];
+    char *pattern;
+    char *names;       /* storage for segment texts */
+    segment_t seg[MAX_SEGMENTS];
+    size_t nseg;
+    int wildcard;      /* trailing "*" */
+    int handler;
+} route_t;
+
+struct hm_router_s {
+    route_t *routes;
+    size_t n, cap;
+};
+
+hm_router_t *hm_router_new(void)
+{
+    return calloc(1, sizeof(hm_router_t));
+}
+
+void hm_router_free(hm_router_t *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->routes[i].pattern);
+        free(r->routes[i].names);
+    }
+    free(r->routes);
+    free(r);
+}
+
+size_t hm_router_count(const hm_router_t *r) { return r->n; }
+
+static int split_pattern(route_t *rt)
+{
+    const char *p = rt->pattern;
+    if (p[0] != '/')
+        return HM_EINVAL;
+    rt->names = strdup(p);
+    if (rt->names == NULL)
+        return HM_ENOMEM;
+    char *s = rt->names + 1;
+    rt->nseg = 0;
+    while (*s) {
+        char *end = strchr(s, '/');
+        size_t len = end ? (size_t)(end - s) : strlen(s);
+        if (rt->wildcard)
+            return HM_EINVAL; /* "*" must be last */
+        if (len == 1 && s[0] == '*') {
+            rt->wildcard = 1;
+        } else {
+            if (rt->nseg == MAX_SEGMENTS)
+                return HM_EINVAL;
+            segment_t *sg = &rt->seg[rt->nseg++];
+            if (len >= 2 && s[0] == '{' && s[len - 1] == '}') {
+                sg->capture = 1;
+                sg->text = s + 1;
+                sg->len = len - 2;
+                if (sg->len == 0 || memchr(sg->text, '{', sg->len) || memchr(sg->text, '}', sg->len))
+                    return HM_EINVAL;
+            } else {
+                if (memchr(s, '{', len) || memchr(s, '}', len) || memchr(s, '*', len))
+                    return HM_EINVAL;
+                sg->text = s;
+                sg->len = len;
+            }
+        }
+        if (end == NULL)
+            break;
+        *end = '\0';
+        s = end + 1;
+        if (*s == '\0' && !rt->wildcard) {
+            /* trailing slash: an empty literal last segment */
+            if (rt->nseg == MAX_SEGMENTS)
+                return HM_EINVAL;
+            segment_t *sg = &rt->seg[rt->nseg++];
+            sg->text = s;
+            sg->len = 0;
+        }
+    }
+    size_t ncap = 0;
+    for (size_t i = 0; i < rt->nseg; i++)
+        ncap += (size_t)rt->seg[i].capture;
+    return ncap > HM_ROUTER_MAX_PARAMS ? HM_EINVAL : HM_OK;
+}
+
+int hm_router_add(hm_router_t *r, const char *method, const char *pattern, int handler)
+{
+    size_t mlen = strlen(method);
+    if (mlen == 0 || mlen >= sizeof(r->routes[0].method))
+        return HM_EINVAL;
+    for (size_t i = 0; i < r->n; i++)
+        if (strcmp(r->routes[i].method, method) == 0 && strcmp(r->routes[i].pattern, pattern) == 0)
+            return HM_ELIMIT;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 8;
+        route_t *nr = realloc(r->routes, cap * sizeof(*nr));
+        if (nr == NULL)
+            return HM_ENOMEM;
+        r->routes = nr;
+        r->cap = cap;
+    }
+    route_t *rt = &r->routes[r->n];
+    memset(rt, 0, sizeof(*rt));
+    memcpy(rt->method, method, mlen + 1);
+    rt->handler = handler;
+    rt->pattern = strdup(pattern);
+    if (rt->pattern == NULL)
+        return HM_ENOMEM;
+    int rc = split_pattern(rt);
+    if (rc != HM_OK) {
+        free(rt->pattern);
+        free(rt->names);
+        return rc;
+    }
+    r->n++;
+    return HM_OK;
+}
+
+/* Match one route against the path; returns a specificity score (higher is
+ * better) or -1. Literal segments score 2, captures 1, a wildcard 0. */
+static int match_route(const route_t *rt, const char *path, size_t path_len, hm_route_match_t *m)
+{
+    const char *p = path + 1, *end = path + path_len;
+    int score = 1;
+    size_t np = 0;
+    if (path_len == 0 || path[0] != '/')
+        return -1;
+    for (size_t i = 0; i < rt->nseg; i++) {
+        if (p > end)
+            return -1;
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        const char *seg_end = slash ? slash : end;
+        size_t len = (size_t)(seg_end - p);
+        const segment_t *sg = &rt->seg[i];
+        if (sg->capture) {
+            if (len == 0)
+                return -1;
+            if (m) {
+                m->params[np].name = sg->text;
+                m->params[np].value = p;
+                m->params[np].len = len;
+            }
+            np++;
+            score = score * 3 + 1;
+        } else {
+            if (len != sg->len || memcmp(p, sg->text, len) != 0)
+                return -1;
+            score = score * 3 + 2;
+        }
+        p = seg_end + 1; /* may step past end: checked above */
+    }
+    if (rt->wildcard) {
+        if (m)
+            m->nparams = np;
+        return score * 3;
+    }
+    if (p <= end)
+        return -1; /* path has more segments */
+    if (m)
+        m->nparams = np;
+    return score * 3 + 1;
+}
+
+int hm_router_match(const hm_router_t *r, const char *method, size_t method_len, const char *path,
+                    size_t path_len, hm_route_match_t *m, char *allow, size_t allow_cap)
+{
+    int best = -1, path_matched = 0;
+    const route_t *best_rt = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        const route_t *rt = &r->routes[i];
+        int score = match_route(rt, path, path_len, NULL);
+        if (score < 0)
+            continue;
+        path_matched = 1;
+        int any = rt->method[0] == '*' && rt->method[1] == '\0';
+        int same = strlen(rt->method) == method_len && memcmp(rt->method, method, method_len) == 0;
+        /* HEAD is served by a GET route (the server drops the body). */
+        int head_get = method_len == 4 && memcmp(method, "HEAD", 4) == 0 &&
+                       strcmp(rt->method, "GET") == 0;
+        if (!(any || same || head_get))
+            continue;
+        if (score > best) {
+            best = score;
+            best_rt = rt;
+        }
+    }
+    if (best_rt) {
+        match_route(best_rt, path, path_len, m);
+        m->handler = best_rt->handler;
+        m->pattern = best_rt->pattern;
+        return HM_OK;
+    }
+    if (!path_matched)
+        return HM_ENOENT;
+    if (allow && allow_cap) {
+        size_t used = 0;
+        allow[0] = '\0';
+        for (size_t i = 0; i < r->n; i++) {
+            const route_t *rt = &r->routes[i];
+            if (match_route(rt, path, path_len, NULL) < 0)
+                continue;
+            size_t ml = strlen(rt->method);
+            if (used + ml + 3 >= allow_cap)
+                break;
+            if (used) {
+                memcpy(allow + used, ", ", 2);
+                used += 2;
+            }
+            memcpy(allow + used, rt->method, ml);
+            used += ml;
+            allow[used] = '\0';
+        }
+    }
+    return HM_ESTATE;
+}
