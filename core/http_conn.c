@@ -243,6 +243,7 @@ static int cb_message_begin(llhttp_t *p)
     hm_conn_t *c = conn_of(p);
     c->state = ST_HEAD;
     c->req.start_ns = uv_hrtime();
+    c->req.id[0] = '\0';
     hm_buf_reset(&c->url);
     hm_buf_reset(&c->hbuf);
     hm_buf_reset(&c->body);
@@ -662,6 +663,8 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
                            hm_status_text(status), hm_worker_date(c->w));
     if (status != 204 && status != 304)
         rc |= hm_buf_printf(o, "Content-Length: %zu\r\n", body_len);
+    if (c->req.id[0])
+        rc |= hm_buf_printf(o, "X-Request-Id: %s\r\n", c->req.id);
     if (!c->keep_alive)
         rc |= hm_buf_puts(o, "Connection: close\r\n");
     else if (c->req.http_minor == 0)

@@ -78,6 +78,7 @@ static int split_pattern(route_t *rt)
                 sg->len = len - 2;
                 if (sg->len == 0 || memchr(sg->text, '{', sg->len) || memchr(sg->text, '}', sg->len))
                     return HM_EINVAL;
+                s[len - 1] = '\0'; /* the name is used as a C string (Lua params key) */
             } else {
                 if (memchr(s, '{', len) || memchr(s, '}', len) || memchr(s, '*', len))
                     return HM_EINVAL;
