@@ -56,6 +56,11 @@ struct hm_conn_s {
     int field_open;          /* a header name is being received */
     int host_headers;
     uint64_t ticket;
+    uint64_t in_base;        /* stream offset of in.data[0] (request-line checks) */
+    uint64_t method_end;     /* stream offset just past the method */
+    size_t ext_bytes;        /* chunk-extension bytes in this request */
+    int value_open;          /* a header value is being received */
+    uint64_t value_end;      /* stream offset just past its last piece */
     hm_task_t *task;
 
     hm_buf_t in;             /* received, not yet parsed */
@@ -250,14 +255,28 @@ static int cb_message_begin(llhttp_t *p)
     c->nheaders = 0;
     c->head_bytes = 0;
     c->field_open = 0;
+    c->value_open = 0;
     c->host_headers = 0;
+    c->ext_bytes = 0;
     timer_set(c, c->w->cfg->limits.header_timeout_ms);
+    return 0;
+}
+
+#define STREAM_POS(c, at) ((c)->in_base + (uint64_t)((at) - (c)->in.data))
+
+static int cb_method(llhttp_t *p, const char *at, size_t len)
+{
+    hm_conn_t *c = conn_of(p);
+    c->method_end = STREAM_POS(c, at + len);
     return 0;
 }
 
 static int cb_url(llhttp_t *p, const char *at, size_t len)
 {
     hm_conn_t *c = conn_of(p);
+    /* llhttp skips any run of spaces before the target; RFC 9112 3 allows one. */
+    if (c->url.len == 0 && STREAM_POS(c, at) != c->method_end + 1)
+        return refuse(c, 400, "malformed request line");
     if (c->url.len + len > c->w->cfg->limits.max_url_bytes)
         return refuse(c, 414, "request URI too long");
     c->head_bytes += len;
@@ -277,6 +296,8 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
     hm_conn_t *c = conn_of(p);
     if (add_head_bytes(c, len + 4))
         return -1;
+    if (len == 0)
+        return 0;   /* llhttp reports an empty name as a zero-length piece */
     if (!c->field_open) {
         /* A new header starts: a name may arrive in several pieces. */
         if (c->nheaders == c->hoff_cap) {
@@ -301,6 +322,8 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field_complete(llhttp_t *p)
 {
     hm_conn_t *c = conn_of(p);
+    if (!c->field_open)
+        return refuse(c, 400, "empty header name");
     if (c->nheaders >= c->w->cfg->limits.max_headers)
         return refuse(c, 431, "too many request headers");
     if (hm_buf_append(&c->hbuf, "", 1) != HM_OK) /* the name's NUL */
@@ -315,12 +338,20 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
     hm_conn_t *c = conn_of(p);
     if (add_head_bytes(c, len))
         return -1;
+    /* llhttp hands an obs-fold continuation over as one more, non-adjacent
+     * piece of the value; RFC 9112 5.2 lets a server reject folding, and a
+     * folded value is a smuggling vector. */
+    if (c->value_open && STREAM_POS(c, at) != c->value_end)
+        return refuse(c, 400, "obsolete line folding in header");
+    c->value_open = 1;
+    c->value_end = STREAM_POS(c, at + len);
     return hm_buf_append(&c->hbuf, at, len) == HM_OK ? 0 : refuse(c, 500, "out of memory");
 }
 
 static int cb_header_value_complete(llhttp_t *p)
 {
     hm_conn_t *c = conn_of(p);
+    c->value_open = 0;
     if (hm_buf_append(&c->hbuf, "", 1) != HM_OK) /* the value's NUL */
         return refuse(c, 500, "out of memory");
     if (strcmp(c->hbuf.data + c->hoff[c->nheaders * 2], "host") == 0)
@@ -335,6 +366,42 @@ static const char *find_header(hm_conn_t *c, const char *name)
         if (strcmp(c->hbuf.data + c->hoff[i * 2], name) == 0)
             return c->hbuf.data + c->hoff[i * 2 + 1];
     return NULL;
+}
+
+/* RFC 9112 6.3: in a request, chunked must be the last transfer-coding (else
+ * the body length is unknowable: 400); we decode no other coding (501).
+ * Returns 0 when Transfer-Encoding is absent or exactly "chunked". */
+static int check_transfer_encoding(hm_conn_t *c)
+{
+    int tokens = 0, chunked_at = -1, chunked_count = 0;
+    for (size_t i = 0; i < c->nheaders; i++) {
+        if (strcmp(c->hbuf.data + c->hoff[i * 2], "transfer-encoding") != 0)
+            continue;
+        const char *v = c->hbuf.data + c->hoff[i * 2 + 1];
+        while (*v) {
+            while (*v == ' ' || *v == '\t' || *v == ',')
+                v++;
+            if (!*v)
+                break;
+            size_t n = strcspn(v, ",");
+            size_t t = n;
+            while (t && (v[t - 1] == ' ' || v[t - 1] == '\t'))
+                t--;
+            if (t == 7 && strncasecmp(v, "chunked", 7) == 0) {
+                chunked_at = tokens;
+                chunked_count++;
+            }
+            tokens++;
+            v += n;
+        }
+        if (tokens == 0)
+            return 400;   /* present but empty */
+    }
+    if (tokens == 0)
+        return 0;
+    if (chunked_count != 1 || chunked_at != tokens - 1)
+        return 400;
+    return tokens == 1 ? 0 : 501;
 }
 
 /* Write bytes now if the socket takes them (used for "100 Continue"). */
@@ -354,9 +421,10 @@ static int cb_headers_complete(llhttp_t *p)
     int has_len = (p->flags & F_CONTENT_LENGTH) != 0;
     if (has_len && p->content_length > lim->max_body_bytes)
         return refuse(c, 413, "request body too large");
-    const char *te = find_header(c, "transfer-encoding");
-    if (te && !chunked)
-        return refuse(c, 501, "transfer-encoding not supported (only chunked)");
+    int te = check_transfer_encoding(c);
+    if (te != 0)
+        return refuse(c, te, te == 400 ? "chunked must be the final transfer-coding, once"
+                                       : "transfer-coding not supported (only chunked)");
     const char *expect = find_header(c, "expect");
     if (expect) {
         if (strcasecmp(expect, "100-continue") != 0)
@@ -367,6 +435,15 @@ static int cb_headers_complete(llhttp_t *p)
     c->state = ST_BODY;
     timer_set(c, lim->body_timeout_ms);
     return 0;
+}
+
+/* Chunk extensions are ignored, but llhttp would read any amount of them. */
+static int cb_chunk_ext(llhttp_t *p, const char *at, size_t len)
+{
+    hm_conn_t *c = conn_of(p);
+    HM_UNUSED(at);
+    c->ext_bytes += len;
+    return c->ext_bytes > 4096 ? refuse(c, 400, "chunk extensions too long") : 0;
 }
 
 static int cb_body(llhttp_t *p, const char *at, size_t len)
@@ -390,7 +467,10 @@ static void settings_init(void)
 {
     llhttp_settings_init(&parser_settings);
     parser_settings.on_message_begin = cb_message_begin;
+    parser_settings.on_method = cb_method;
     parser_settings.on_url = cb_url;
+    parser_settings.on_chunk_extension_name = cb_chunk_ext;
+    parser_settings.on_chunk_extension_value = cb_chunk_ext;
     parser_settings.on_header_field = cb_header_field;
     parser_settings.on_header_field_complete = cb_header_field_complete;
     parser_settings.on_header_value = cb_header_value;
@@ -475,10 +555,17 @@ static int build_request(hm_conn_t *c)
     return 0;
 }
 
-static int parse_error_status(llhttp_errno_t e, const char **msg)
+static int parse_error_status(llhttp_t *p, llhttp_errno_t e, const char **msg)
 {
     switch (e) {
-    case HPE_INVALID_VERSION: *msg = "HTTP version not supported"; return 505;
+    case HPE_INVALID_VERSION:
+        /* "Expected CRLF after version" is junk after a valid version. */
+        if (strncmp(llhttp_get_error_reason(p), "Expected", 8) == 0) {
+            *msg = "malformed request line";
+            return 400;
+        }
+        *msg = "HTTP version not supported";
+        return 505;
     case HPE_INVALID_METHOD: *msg = "invalid method"; return 400;
     case HPE_INVALID_URL: *msg = "invalid request target"; return 400;
     case HPE_INVALID_TRANSFER_ENCODING: *msg = "invalid transfer-encoding"; return 400;
@@ -507,7 +594,7 @@ static void process_input(hm_conn_t *c)
                 c->keep_alive = 0; /* we speak no other protocol: answer, then close */
         } else if (e != HPE_OK) {
             const char *msg;
-            int status = c->err_status ? c->err_status : parse_error_status(e, &msg);
+            int status = c->err_status ? c->err_status : parse_error_status(&c->parser, e, &msg);
             if (c->err_status)
                 msg = c->err_msg;
             c->keep_alive = 0;
@@ -515,6 +602,7 @@ static void process_input(hm_conn_t *c)
             break;
         }
         hm_buf_consume(&c->in, used);
+        c->in_base += used;
         if (!c->complete)
             continue;
         c->complete = 0;

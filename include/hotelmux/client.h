@@ -47,6 +47,10 @@ typedef struct {
 
 typedef void (*hm_client_cb)(void *data, const hm_client_res_t *res);
 
+/* Once per process, before any thread uses the client (curl_global_init). */
+int hm_client_global_init(void);
+void hm_client_global_cleanup(void);
+
 /* worker: the worker index for metrics (hm_metrics_outbound). */
 hm_client_t *hm_client_new(uv_loop_t *loop, int worker);
 

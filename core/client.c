@@ -1,0 +1,574 @@
+/* client.c -- outbound HTTP(S): libcurl's multi interface driven by libuv.
+ *
+ * curl tells us which sockets to watch (socket_cb) and when to wake it
+ * (timer_cb); we translate that into uv_poll and uv_timer handles and call
+ * curl_multi_socket_action from their callbacks. Completions are gathered
+ * after every socket_action and delivered from the loop, so a callback never
+ * runs inside hm_client_request() and may itself start or cancel requests.
+ *
+ * Ownership: the client owns every op until its callback has returned (or it
+ * was cancelled). Easy handles are kept in a small free list and reused, which
+ * keeps their TLS session and DNS data warm; connections themselves are reused
+ * through the multi handle's connection cache. */
+#include "hotelmux/client.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotelmux/buf.h"
+#include "hotelmux/common.h"
+#include "hotelmux/metrics.h"
+
+#define CLIENT_DEFAULT_TIMEOUT_MS 30000L
+#define CLIENT_MAX_CONNECT_MS 10000L
+#define CLIENT_MAX_RESPONSE_BYTES (64u * 1024 * 1024)
+#define CLIENT_MAX_RESPONSE_HEADERS 256
+#define CLIENT_EASY_POOL 64
+
+typedef struct sock_ctx_s {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    hm_client_t *client;
+    struct sock_ctx_s *prev, *next;
+} sock_ctx_t;
+
+struct hm_client_op_s {
+    hm_client_t *client;
+    CURL *easy;
+    struct curl_slist *req_headers;
+    hm_client_cb cb;
+    void *data;
+    hm_buf_t body;
+    hm_header_t *headers;          /* name/value strings owned here */
+    size_t nheaders;
+    int too_big;                   /* response exceeded a limit */
+    int in_multi;                  /* added to the multi handle, not yet finished */
+    int cancelled;                 /* cancelled while waiting in a completion batch */
+    char host[256];                /* metrics label */
+    char errbuf[CURL_ERROR_SIZE];
+    uint64_t start_ns;
+    hm_client_op_t *prev, *next;   /* active list */
+};
+
+struct hm_client_s {
+    uv_loop_t *loop;
+    int worker;
+    CURLM *multi;
+    uv_timer_t timer;
+    hm_client_op_t *active;
+    size_t pending;
+    sock_ctx_t *socks;
+    CURL *pool[CLIENT_EASY_POOL];
+    size_t npool;
+    int open_handles;              /* uv handles not yet closed */
+    int closing;
+    int dispatching;               /* inside a completion batch: defer the free */
+};
+
+int hm_client_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? HM_OK : HM_EIO;
+}
+
+void hm_client_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
+/* ---- op lifetime ------------------------------------------------------- */
+
+static void op_unlink(hm_client_op_t *op)
+{
+    hm_client_t *c = op->client;
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        c->active = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    op->prev = op->next = NULL;
+    c->pending--;
+}
+
+static void op_free(hm_client_op_t *op)
+{
+    hm_client_t *c = op->client;
+    if (op->easy) {
+        if (c->npool < CLIENT_EASY_POOL && !c->closing) {
+            curl_easy_reset(op->easy);
+            c->pool[c->npool++] = op->easy;
+        } else {
+            curl_easy_cleanup(op->easy);
+        }
+    }
+    curl_slist_free_all(op->req_headers);
+    for (size_t i = 0; i < op->nheaders; i++) {
+        free((void *)op->headers[i].name);
+        free((void *)op->headers[i].value);
+    }
+    free(op->headers);
+    hm_buf_free(&op->body);
+    free(op);
+}
+
+static void client_maybe_free(hm_client_t *c)
+{
+    if (!c->closing || c->open_handles > 0 || c->dispatching)
+        return;
+    for (size_t i = 0; i < c->npool; i++)
+        curl_easy_cleanup(c->pool[i]);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    hm_client_t *c = h->data;
+    if (h->type == UV_POLL)
+        free(h);   /* sock_ctx_t begins with its uv_poll_t */
+    c->open_handles--;
+    client_maybe_free(c);
+}
+
+/* ---- completion -------------------------------------------------------- */
+
+static void deliver(hm_client_op_t *op, CURLcode code)
+{
+    hm_client_res_t res;
+    memset(&res, 0, sizeof(res));
+    long status = 0;
+    curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (op->too_big) {
+        res.error = HM_EIO;
+        res.errmsg = "response too large";
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+        res.error = HM_ETIMEDOUT;
+        res.errmsg = "timeout";
+    } else if (code != CURLE_OK) {
+        res.error = HM_EIO;
+        res.errmsg = op->errbuf[0] ? op->errbuf : curl_easy_strerror(code);
+    }
+    res.status = res.error ? 0 : status;
+    res.headers = op->headers;
+    res.nheaders = op->nheaders;
+    if (hm_buf_reserve(&op->body, 1) != HM_OK) {
+        res.error = HM_ENOMEM;
+        res.errmsg = "out of memory";
+    }
+    res.body = op->body.data ? op->body.data : "";
+    res.body_len = op->body.len;
+    res.seconds = (double)(uv_hrtime() - op->start_ns) / 1e9;
+    hm_metrics_outbound(op->client->worker, op->host, res.status, res.seconds);
+    op->cb(op->data, &res);
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* Collect every finished transfer first, then run callbacks: a callback may
+ * cancel an op of the same batch (it is then marked and skipped). */
+static void check_multi(hm_client_t *c)
+{
+    hm_client_op_t *batch = NULL, **tail = &batch;
+    CURLcode codes[64];
+    size_t n = 0;
+    CURLMsg *msg;
+    int left;
+    while (n < HM_ARRAY_SIZE(codes) && (msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        hm_client_op_t *op = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&op);
+        CURLcode code = msg->data.result;
+        curl_multi_remove_handle(c->multi, msg->easy_handle);   /* invalidates msg */
+        op->in_multi = 0;
+        op_unlink(op);
+        codes[n++] = code;
+        *tail = op;
+        tail = &op->next;
+    }
+    c->dispatching++;
+    size_t i = 0;
+    for (hm_client_op_t *op = batch, *next; op; op = next, i++) {
+        next = op->next;
+        op->next = NULL;
+        if (!op->cancelled && !c->closing)
+            deliver(op, codes[i]);
+        op_free(op);
+    }
+    c->dispatching--;
+    /* More than one batch worth finished: come back on the next tick. */
+    if (n == HM_ARRAY_SIZE(codes) && !c->closing)
+        uv_timer_start(&c->timer, on_timer, 0, 0);
+    client_maybe_free(c);
+}
+
+/* ---- curl <-> libuv glue ----------------------------------------------- */
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    sock_ctx_t *s = (sock_ctx_t *)p;
+    hm_client_t *c = s->client;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(c->multi, s->fd, flags, &running);
+    check_multi(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    hm_client_t *c = t->data;
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi(c);
+}
+
+static void sock_close(hm_client_t *c, sock_ctx_t *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_handle_closed);
+}
+
+static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    hm_client_t *c = userp;
+    sock_ctx_t *s = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            curl_multi_assign(c->multi, fd, NULL);
+            sock_close(c, s);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = calloc(1, sizeof(*s));
+        if (!s)
+            return -1;
+        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
+            free(s);
+            return -1;
+        }
+        s->poll.data = c;
+        s->fd = fd;
+        s->client = c;
+        s->next = c->socks;
+        if (c->socks)
+            c->socks->prev = s;
+        c->socks = s;
+        c->open_handles++;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    hm_client_t *c = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+/* ---- transfer callbacks ------------------------------------------------ */
+
+static size_t write_cb(char *p, size_t size, size_t n, void *userp)
+{
+    hm_client_op_t *op = userp;
+    size_t len = size * n;
+    if (op->body.len + len > CLIENT_MAX_RESPONSE_BYTES) {
+        op->too_big = 1;
+        return 0;   /* aborts the transfer */
+    }
+    return hm_buf_append(&op->body, p, len) == HM_OK ? len : 0;
+}
+
+static char *dup_trimmed(const char *p, size_t n, int lower)
+{
+    while (n && (*p == ' ' || *p == '\t'))
+        p++, n--;
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n'))
+        n--;
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        s[i] = lower ? (char)tolower((unsigned char)p[i]) : p[i];
+    s[n] = '\0';
+    return s;
+}
+
+static void clear_headers(hm_client_op_t *op)
+{
+    for (size_t i = 0; i < op->nheaders; i++) {
+        free((void *)op->headers[i].name);
+        free((void *)op->headers[i].value);
+    }
+    op->nheaders = 0;
+}
+
+static size_t header_cb(char *p, size_t size, size_t n, void *userp)
+{
+    hm_client_op_t *op = userp;
+    size_t len = size * n;
+    /* A status line starts a new header block (after 100 Continue). */
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        clear_headers(op);
+        return len;
+    }
+    const char *colon = memchr(p, ':', len);
+    if (!colon || colon == p)
+        return len;   /* blank line or junk: ignore */
+    if (op->nheaders >= CLIENT_MAX_RESPONSE_HEADERS) {
+        op->too_big = 1;
+        return 0;
+    }
+    if (!op->headers) {
+        op->headers = calloc(CLIENT_MAX_RESPONSE_HEADERS, sizeof(*op->headers));
+        if (!op->headers)
+            return 0;
+    }
+    char *name = dup_trimmed(p, (size_t)(colon - p), 1);
+    char *value = dup_trimmed(colon + 1, len - (size_t)(colon - p) - 1, 0);
+    if (!name || !value) {
+        free(name);
+        free(value);
+        return 0;
+    }
+    op->headers[op->nheaders].name = name;
+    op->headers[op->nheaders].value = value;
+    op->nheaders++;
+    return len;
+}
+
+/* ---- public API -------------------------------------------------------- */
+
+hm_client_t *hm_client_new(uv_loop_t *loop, int worker)
+{
+    hm_client_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->loop = loop;
+    c->worker = worker;
+    c->multi = curl_multi_init();
+    if (!c->multi || uv_timer_init(loop, &c->timer) != 0) {
+        if (c->multi)
+            curl_multi_cleanup(c->multi);
+        free(c);
+        return NULL;
+    }
+    c->timer.data = c;
+    c->open_handles = 1;
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return c;
+}
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if (*s == '\r' || *s == '\n')
+            return 1;
+    return 0;
+}
+
+static int add_header(struct curl_slist **list, const char *name, const char *value)
+{
+    hm_buf_t line = HM_BUF_INIT;
+    /* "Name;" is curl's way of sending a header with an empty value. */
+    int rc = value[0] ? hm_buf_printf(&line, "%s: %s", name, value)
+                      : hm_buf_printf(&line, "%s;", name);
+    if (rc != HM_OK)
+        return rc;
+    struct curl_slist *l = curl_slist_append(*list, line.data);
+    hm_buf_free(&line);
+    if (!l)
+        return HM_ENOMEM;
+    *list = l;
+    return HM_OK;
+}
+
+static void host_of(const char *url, char *out, size_t cap)
+{
+    snprintf(out, cap, "unknown");
+    CURLU *u = curl_url();
+    if (!u)
+        return;
+    char *host = NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+        snprintf(out, cap, "%s", host);
+    curl_free(host);
+    curl_url_cleanup(u);
+}
+
+static int valid_url(const char *url)
+{
+    return url && (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) &&
+           !has_ctl(url);
+}
+
+static int valid_method(const char *m)
+{
+    if (!*m || strlen(m) > 20)
+        return 0;
+    for (; *m; m++)
+        if (!isupper((unsigned char)*m))
+            return 0;
+    return 1;
+}
+
+static int op_setup(hm_client_op_t *op, const hm_client_req_t *req)
+{
+    CURL *e = op->easy;
+    const char *method = req->method ? req->method : "GET";
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+    int rc;
+
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const hm_header_t *h = &req->headers[i];
+        if (!h->name || !h->value || !h->name[0] || strchr(h->name, ':') || has_ctl(h->name) ||
+            has_ctl(h->value))
+            return HM_EINVAL;
+        if ((rc = add_header(&op->req_headers, h->name, h->value)) != HM_OK)
+            return rc;
+    }
+    /* "Expect:" removes curl's own header: it would otherwise wait up to a
+     * second for 100 Continue before sending bigger bodies. */
+    struct curl_slist *l = curl_slist_append(op->req_headers, "Expect:");
+    if (!l)
+        return HM_ENOMEM;
+    op->req_headers = l;
+    if (req->request_id && !has_ctl(req->request_id) &&
+        (rc = add_header(&op->req_headers, "X-Request-Id", req->request_id)) != HM_OK)
+        return rc;
+
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, op);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, op->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     timeout < CLIENT_MAX_CONNECT_MS ? timeout : CLIENT_MAX_CONNECT_MS);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");   /* every encoding curl decodes */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, op->req_headers);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, op);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, op);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "hotelmux/" HM_VERSION);
+
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "GET") != 0 || req->body) {
+        if (req->body || strcmp(method, "GET") != 0) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+            curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+        }
+        if (strcmp(method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    }
+    return HM_OK;
+}
+
+int hm_client_request(hm_client_t *c, const hm_client_req_t *req, hm_client_cb cb, void *data,
+                      hm_client_op_t **op_out)
+{
+    if (op_out)
+        *op_out = NULL;
+    if (c->closing)
+        return HM_ESTATE;
+    if (!cb || !valid_url(req->url) || (req->method && !valid_method(req->method)) ||
+        (req->body_len && !req->body))
+        return HM_EINVAL;
+    hm_client_op_t *op = calloc(1, sizeof(*op));
+    if (!op)
+        return HM_ENOMEM;
+    op->client = c;
+    op->cb = cb;
+    op->data = data;
+    op->easy = c->npool ? c->pool[--c->npool] : curl_easy_init();
+    int rc = op->easy ? op_setup(op, req) : HM_ENOMEM;
+    if (rc != HM_OK) {
+        op_free(op);
+        return rc;
+    }
+    host_of(req->url, op->host, sizeof(op->host));
+    op->start_ns = uv_hrtime();
+    if (curl_multi_add_handle(c->multi, op->easy) != CURLM_OK) {
+        op_free(op);
+        return HM_EIO;
+    }
+    op->next = c->active;
+    if (c->active)
+        c->active->prev = op;
+    c->active = op;
+    c->pending++;
+    op->in_multi = 1;
+    if (op_out)
+        *op_out = op;
+    return HM_OK;
+}
+
+void hm_client_cancel(hm_client_t *c, hm_client_op_t *op)
+{
+    if (!op)
+        return;
+    if (!op->in_multi) {
+        op->cancelled = 1;   /* finished, waiting in the current batch */
+        return;
+    }
+    curl_multi_remove_handle(c->multi, op->easy);
+    op->in_multi = 0;
+    op_unlink(op);
+    op_free(op);
+}
+
+size_t hm_client_pending(const hm_client_t *c)
+{
+    return c->pending;
+}
+
+void hm_client_close(hm_client_t *c)
+{
+    if (!c || c->closing)
+        return;
+    while (c->active)
+        hm_client_cancel(c, c->active);
+    c->closing = 1;
+    /* Cleanup may report cached connections' sockets as removed (socket_cb
+     * closes them); any left are closed below. */
+    curl_multi_cleanup(c->multi);
+    c->multi = NULL;
+    while (c->socks)
+        sock_close(c, c->socks);
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
