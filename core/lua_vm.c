@@ -6,6 +6,7 @@
 #include "hotelmux/lua_http.h"
 #include "hotelmux/lua_log.h"
 #include "hotelmux/lua_sandbox.h"
+#include "hotelmux/lua_shared.h"
 #include "hotelmux/lua_time.h"
 #include "hotelmux/lua_xml.h"
 #include "hotelmux/worker.h"
@@ -214,6 +215,8 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     hm_lua_http_open(L, vm);
     lua_setfield(L, -2, "http");
     hm_lua_time_open(L, vm);
+    hm_lua_shared_open(L);
+    lua_setfield(L, -2, "shared");
     lua_pushinteger(L, vm->worker ? vm->worker->id : -1);
     lua_setfield(L, -2, "worker_id");
     lua_pushnumber(L, (lua_Number)vm->generation);
