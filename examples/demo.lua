@@ -1,0 +1,35 @@
+-- The one-command demo: the hotelmux gateway plus five simulated suppliers,
+-- all served by this one process (the suppliers live under /sim/NAME).
+--   build/hotelmux -c examples/demo.lua [--listen 127.0.0.1:8080]
+-- Client credentials: appKey "demo", appSecret "demo-secret" (POST /api/auth/ticket).
+return {
+  listen = "127.0.0.1:8080",
+  admin_token = "change-me",
+  lua_path = { "../scripts", "." },
+
+  -- The client API (HotelByte-compatible), then the simulated suppliers.
+  scripts = {
+    "suppliers/hotelbeds.lua",
+    "suppliers/expedia.lua",
+    "suppliers/agoda.lua",
+    "suppliers/derbysoft.lua",
+    "suppliers/dida.lua",
+  },
+
+  apps = { demo = { secret = "demo-secret", name = "Demo travel agency" } },
+
+  -- base_url starting with "/" means "this server" (the simulated suppliers).
+  suppliers = {
+    hotelbeds = { connector = "connectors.hotelbeds", base_url = "/sim/hotelbeds",
+                  api_key = "hb-demo-key", secret = "hb-demo-secret", timeout_ms = 300, qps = 200 },
+    expedia   = { connector = "connectors.expedia", base_url = "/sim/expedia",
+                  api_key = "ex-demo-key", secret = "ex-demo-secret", timeout_ms = 300, qps = 200 },
+    agoda     = { connector = "connectors.agoda", base_url = "/sim/agoda",
+                  site_id = "1812345", api_key = "ag-demo-key", timeout_ms = 300, qps = 200 },
+    derbysoft = { connector = "connectors.derbysoft", base_url = "/sim/derbysoft",
+                  token = "ds-demo-token", distributor_id = "HOTELMUX", supplier_id = "DEMOHOTELS",
+                  timeout_ms = 300, qps = 200 },
+    dida      = { connector = "connectors.dida", base_url = "/sim/dida",
+                  client_id = "DidaDemo", license_key = "dd-demo-license", timeout_ms = 300, qps = 200 },
+  },
+}
