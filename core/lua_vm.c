@@ -5,6 +5,7 @@
 #include "hotelmux/lua_crypto.h"
 #include "hotelmux/lua_http.h"
 #include "hotelmux/lua_log.h"
+#include "hotelmux/lua_money.h"
 #include "hotelmux/lua_sandbox.h"
 #include "hotelmux/lua_shared.h"
 #include "hotelmux/lua_time.h"
@@ -217,6 +218,8 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     hm_lua_time_open(L, vm);
     hm_lua_shared_open(L);
     lua_setfield(L, -2, "shared");
+    hm_lua_money_open(L);
+    lua_setfield(L, -2, "money");
     lua_pushinteger(L, vm->worker ? vm->worker->id : -1);
     lua_setfield(L, -2, "worker_id");
     lua_pushnumber(L, (lua_Number)vm->generation);
@@ -299,6 +302,55 @@ static int vm_load(lua_State *L)
     lua_pushboolean(L, 0);
     lua_setfield(L, LUA_REGISTRYINDEX, VM_LOADING_KEY);
     return 0;
+}
+
+/* An offline state (no worker, no config): sandbox over `dirs` and the hm
+ * API, for tools such as `hotelmux replay`. */
+typedef struct {
+    hm_vm_t *vm;
+    char *const *dirs;
+    size_t ndirs;
+} offline_args_t;
+
+static int vm_load_offline(lua_State *L)
+{
+    offline_args_t *a = lua_touserdata(L, 1);
+    hm_config_t boot;
+    hm_config_defaults(&boot);
+    for (size_t i = 0; i < a->ndirs && i < HM_CONFIG_MAX_PATHS; i++)
+        boot.lua_path[boot.npaths++] = a->dirs[i];
+    luaL_openlibs(L);
+    hm_lua_sandbox(L, &boot);
+    install_hm(L, a->vm);
+    return 0;
+}
+
+int hm_vm_new_offline(char *const *dirs, size_t ndirs, hm_vm_t **out, char *err, size_t errlen)
+{
+    hm_vm_t *vm = calloc(1, sizeof(*vm));
+    if (vm == NULL || (vm->router = hm_router_new()) == NULL || (vm->L = luaL_newstate()) == NULL) {
+        snprintf(err, errlen, "out of memory creating a Lua state");
+        goto fail;
+    }
+    vm->refs = 1;
+    offline_args_t args = { vm, dirs, ndirs };
+    lua_pushcfunction(vm->L, vm_load_offline);
+    lua_pushlightuserdata(vm->L, &args);
+    if (lua_pcall(vm->L, 1, 0, 0) != 0) {
+        snprintf(err, errlen, "%s", lua_tostring(vm->L, -1));
+        goto fail;
+    }
+    atomic_fetch_add(&vms_live, 1);
+    *out = vm;
+    return HM_OK;
+fail:
+    if (vm) {
+        if (vm->L)
+            lua_close(vm->L);
+        hm_router_free(vm->router);
+        free(vm);
+    }
+    return HM_EINVAL;
 }
 
 int hm_vm_new(const char *config_path, struct hm_worker_s *w, uint64_t generation, hm_vm_t **out,

@@ -5,7 +5,9 @@
 #include "hotelmux/log.h"
 #include "hotelmux/lua_xml.h"
 #include "hotelmux/metrics.h"
+#include "hotelmux/replay.h"
 #include "hotelmux/server.h"
+#include "hotelmux/shdict.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@ static void usage(FILE *out)
             "\n"
             "usage: hotelmux -c CONFIG [--listen HOST:PORT]   serve\n"
             "       hotelmux -t -c CONFIG                     check the config and its scripts\n"
+            "       hotelmux replay --connector FILE --op OP --response FILE [...]\n"
+            "                                                 run a connector on a saved answer\n"
             "       hotelmux --help | --version\n"
             "\n"
             "  -c, --config FILE     Lua config file (returns a table)\n"
@@ -34,6 +38,14 @@ int main(int argc, char **argv)
 {
     const char *config = NULL, *listen = NULL;
     int test = 0;
+    if (argc > 1 && strcmp(argv[1], "replay") == 0) {
+        hm_lua_xml_global_init();
+        if (hm_shdict_init(0) != HM_OK)
+            return 1;
+        int rc = hm_replay_main(argc - 2, argv + 2);
+        hm_shdict_shutdown();
+        return rc;
+    }
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -65,7 +77,7 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     hm_lua_xml_global_init();
-    if (hm_client_global_init() != 0 || hm_metrics_init() != HM_OK) {
+    if (hm_client_global_init() != 0 || hm_metrics_init() != HM_OK || hm_shdict_init(0) != HM_OK) {
         fprintf(stderr, "hotelmux: cannot initialise libraries\n");
         return 1;
     }
@@ -78,6 +90,7 @@ int main(int argc, char **argv)
             printf("hotelmux: configuration %s is ok\n", config);
         hm_client_global_cleanup();
         hm_metrics_shutdown();
+        hm_shdict_shutdown();
         return rc == HM_OK ? 0 : 1;
     }
     hm_server_t *s = calloc(1, sizeof(*s));
@@ -92,5 +105,6 @@ int main(int argc, char **argv)
     free(s);
     hm_client_global_cleanup();
     hm_metrics_shutdown();
+    hm_shdict_shutdown();
     return code;
 }

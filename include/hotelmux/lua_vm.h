@@ -60,4 +60,8 @@ size_t hm_vm_live(void);
 /* Bytes of Lua memory in use. */
 size_t hm_vm_memory(hm_vm_t *vm);
 
+/* A state with the sandbox (over dirs) and the hm API but no worker and no
+ * config, for offline tools (`hotelmux replay`). Release with hm_vm_release. */
+int hm_vm_new_offline(char *const *dirs, size_t ndirs, hm_vm_t **out, char *err, size_t errlen);
+
 #endif

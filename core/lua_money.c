@@ -1,0 +1,199 @@
+/* lua_money.c -- hm.money, exact decimal money (see lua_money.h). */
+#include "hotelmux/lua_money.h"
+
+#include <lauxlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hotelmux/common.h"
+
+#define MAX_UNITS ((int64_t)9000000000000000000LL)
+
+int hm_money_parse(const char *s, size_t len, int64_t *out)
+{
+    size_t i = 0;
+    while (i < len && (s[i] == ' ' || s[i] == '\t'))
+        i++;
+    while (len > i && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+        len--;
+    int neg = 0;
+    if (i < len && (s[i] == '-' || s[i] == '+'))
+        neg = s[i++] == '-';
+    __int128 v = 0;
+    int digits = 0, frac = -1, round_up = 0;
+    for (; i < len; i++) {
+        char ch = s[i];
+        if (ch == '.' && frac < 0) {
+            frac = 0;
+            continue;
+        }
+        if (ch < '0' || ch > '9')
+            return HM_EINVAL;
+        digits++;
+        if (frac >= 6) {          /* beyond 10^-6: only the first dropped digit rounds */
+            if (frac == 6)
+                round_up = ch >= '5';
+            frac++;
+            continue;
+        }
+        v = v * 10 + (ch - '0');
+        if (frac >= 0)
+            frac++;
+        if (v > (__int128)MAX_UNITS)
+            return HM_ELIMIT;
+    }
+    if (digits == 0)
+        return HM_EINVAL;
+    for (int f = frac < 0 ? 0 : (frac > 6 ? 6 : frac); f < 6; f++)
+        v *= 10;
+    v += round_up;
+    if (v > (__int128)MAX_UNITS)
+        return HM_ELIMIT;
+    *out = neg ? -(int64_t)v : (int64_t)v;
+    return HM_OK;
+}
+
+void hm_money_format(int64_t v, char *out, size_t cap)
+{
+    uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    char frac[8];
+    snprintf(frac, sizeof(frac), "%06llu", (unsigned long long)(a % HM_MONEY_SCALE));
+    int keep = 6;
+    while (keep > 2 && frac[keep - 1] == '0')
+        keep--;
+    frac[keep] = '\0';
+    snprintf(out, cap, "%s%llu.%s", v < 0 ? "-" : "", (unsigned long long)(a / HM_MONEY_SCALE), frac);
+}
+
+/* Read an amount argument: a decimal string, or a number (supplier JSON). */
+static int to_units(lua_State *L, int idx, int64_t *out)
+{
+    if (lua_type(L, idx) == LUA_TNUMBER) {
+        double d = lua_tonumber(L, idx);
+        if (!isfinite(d) || fabs(d) > 9e12)
+            return HM_EINVAL;
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%.6f", d);
+        return hm_money_parse(buf, strlen(buf), out);
+    }
+    if (lua_type(L, idx) != LUA_TSTRING)
+        return HM_EINVAL;
+    size_t len;
+    const char *s = lua_tolstring(L, idx, &len);
+    return hm_money_parse(s, len, out);
+}
+
+static int64_t check_units(lua_State *L, int idx)
+{
+    int64_t v;
+    if (to_units(L, idx, &v) != HM_OK)
+        luaL_argerror(L, idx, lua_pushfstring(L, "not a decimal amount: %s",
+                                              luaL_typename(L, idx)[0] == 's' ? lua_tostring(L, idx)
+                                                                               : luaL_typename(L, idx)));
+    return v;
+}
+
+static int push_units(lua_State *L, __int128 v)
+{
+    if (v > (__int128)MAX_UNITS || v < -(__int128)MAX_UNITS)
+        return luaL_error(L, "hm.money: amount out of range");
+    char buf[48];
+    hm_money_format((int64_t)v, buf, sizeof(buf));
+    lua_pushstring(L, buf);
+    return 1;
+}
+
+/* Divide rounding half away from zero. */
+static __int128 div_round(__int128 n, __int128 d)
+{
+    __int128 q = n / d, r = n % d;
+    if (r < 0)
+        r = -r;
+    if (2 * r >= (d < 0 ? -d : d))
+        q += ((n < 0) != (d < 0)) ? -1 : 1;
+    return q;
+}
+
+static int l_norm(lua_State *L)
+{
+    int64_t v;
+    if (to_units(L, 1, &v) != HM_OK) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "invalid amount");
+        return 2;
+    }
+    return push_units(L, v);
+}
+
+static int l_add(lua_State *L) { return push_units(L, (__int128)check_units(L, 1) + check_units(L, 2)); }
+static int l_sub(lua_State *L) { return push_units(L, (__int128)check_units(L, 1) - check_units(L, 2)); }
+
+static int l_mul(lua_State *L)
+{
+    __int128 p = (__int128)check_units(L, 1) * check_units(L, 2);
+    return push_units(L, div_round(p, HM_MONEY_SCALE));
+}
+
+static __int128 pow10i(int n)
+{
+    __int128 p = 1;
+    while (n-- > 0)
+        p *= 10;
+    return p;
+}
+
+static int check_places(lua_State *L, int idx, int def)
+{
+    lua_Integer p = luaL_optinteger(L, idx, def);
+    if (p < 0 || p > 6)
+        luaL_argerror(L, idx, "places must be 0..6");
+    return (int)p;
+}
+
+static int l_round(lua_State *L)
+{
+    int64_t v = check_units(L, 1);
+    __int128 step = pow10i(6 - check_places(L, 2, 2));
+    return push_units(L, div_round(v, step) * step);
+}
+
+static int l_div(lua_State *L)
+{
+    int64_t a = check_units(L, 1), b = check_units(L, 2);
+    if (b == 0)
+        return luaL_error(L, "hm.money.div: division by zero");
+    __int128 q = div_round((__int128)a * HM_MONEY_SCALE, b);
+    __int128 step = pow10i(6 - check_places(L, 3, 6));
+    return push_units(L, div_round(q, step) * step);
+}
+
+static int l_cmp(lua_State *L)
+{
+    int64_t a = check_units(L, 1), b = check_units(L, 2);
+    lua_pushinteger(L, a < b ? -1 : a > b);
+    return 1;
+}
+
+static int l_is_zero(lua_State *L)
+{
+    lua_pushboolean(L, check_units(L, 1) == 0);
+    return 1;
+}
+
+static int l_to_number(lua_State *L)
+{
+    lua_pushnumber(L, (double)check_units(L, 1) / HM_MONEY_SCALE);
+    return 1;
+}
+
+void hm_lua_money_open(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        { "norm", l_norm }, { "add", l_add }, { "sub", l_sub }, { "mul", l_mul },
+        { "div", l_div }, { "round", l_round }, { "cmp", l_cmp }, { "is_zero", l_is_zero },
+        { "to_number", l_to_number }, { NULL, NULL },
+    };
+    lua_newtable(L);
+    luaL_register(L, NULL, fns);
+}
