@@ -3,6 +3,7 @@
 #include "hotelmux/lua_vm.h"
 #include "hotelmux/common.h"
 #include "hotelmux/lua_crypto.h"
+#include "hotelmux/lua_fanout.h"
 #include "hotelmux/lua_http.h"
 #include "hotelmux/lua_log.h"
 #include "hotelmux/lua_money.h"
@@ -193,6 +194,24 @@ typedef struct {
     size_t errlen;
 } load_args_t;
 
+/* hm.self_url() -> "http://127.0.0.1:PORT": this server, for scripts that
+ * call routes of the same process (the demo's simulated suppliers). */
+static int l_self_url(lua_State *L)
+{
+    hm_vm_t *vm = hm_vm_upvalue(L);
+    if (vm->worker == NULL)
+        return luaL_error(L, "hm.self_url: only available in a running server");
+    const hm_config_t *c = vm->worker->cfg;
+    const char *host = c->listen_host ? c->listen_host : "127.0.0.1";
+    if (strcmp(host, "0.0.0.0") == 0 || host[0] == '\0')
+        host = "127.0.0.1";
+    int v6 = strchr(host, ':') != NULL;
+    if (strcmp(host, "::") == 0)
+        host = "::1";
+    lua_pushfstring(L, v6 ? "http://[%s]:%d" : "http://%s:%d", host, c->listen_port);
+    return 1;
+}
+
 static void install_hm(lua_State *L, hm_vm_t *vm)
 {
     lua_newtable(L);
@@ -220,6 +239,10 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     lua_setfield(L, -2, "shared");
     hm_lua_money_open(L);
     lua_setfield(L, -2, "money");
+    hm_lua_fanout_open(L, vm);
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, l_self_url, 1);
+    lua_setfield(L, -2, "self_url");
     lua_pushinteger(L, vm->worker ? vm->worker->id : -1);
     lua_setfield(L, -2, "worker_id");
     lua_pushnumber(L, (lua_Number)vm->generation);

@@ -100,8 +100,13 @@ static void on_drain_timeout(uv_timer_t *t)
            w->ntasks);
     while (w->conns)
         hm_conn_close(w->conns);
-    while (w->tasks)
-        hm_task_abort(w->tasks);
+    /* Abort root tasks only: a fan-out parent aborts its own jobs. */
+    while (w->tasks) {
+        hm_task_t *t = w->tasks;
+        while (t && t->parent)
+            t = t->next;
+        hm_task_abort(t ? t : w->tasks);
+    }
 }
 
 static void finish(hm_worker_t *w)

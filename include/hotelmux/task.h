@@ -34,6 +34,7 @@ struct hm_task_s {
     const char *route;        /* route pattern (owned by vm's router): metrics label */
     char method[16];
     uint64_t start_ns;
+    struct hm_task_s *parent;       /* set for hm.fanout jobs: aborted through the parent */
     struct hm_task_s *prev, *next;  /* the worker's list of live tasks */
 };
 
