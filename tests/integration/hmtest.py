@@ -34,6 +34,15 @@ HOST = "127.0.0.1"
 SOURCE_DIR = os.environ.get("HM_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(SOURCE_DIR, "build", "hotelmux")
+# Third-party research data (supplier captures, room-name sets): never copied
+# into the repo. Tests that need it skip (and say so) when it is absent.
+SHARED_DIR = os.path.abspath(os.environ.get("HM_SHARED") or os.path.join(SOURCE_DIR, "..", "shared"))
+
+
+def shared_path(*parts):
+    """Path under HM_SHARED, or None when that file/folder is not there."""
+    p = os.path.join(SHARED_DIR, *parts)
+    return p if os.path.exists(p) else None
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
