@@ -357,6 +357,7 @@ int hm_lua_crypto_open(lua_State *L)
         { "unhex", l_unhex },
         { "base64_encode", l_b64_encode },
         { "base64_decode", l_b64_decode },
+        { "base64", l_b64_encode },   /* the short name DESIGN.md uses */
         { "base64url_encode", l_b64url_encode },
         { "base64url_decode", l_b64url_decode },
         { "random_bytes", l_random_bytes },

@@ -3,6 +3,7 @@
 #include "hotelmux/lua_vm.h"
 #include "hotelmux/common.h"
 #include "hotelmux/lua_crypto.h"
+#include "hotelmux/lua_db.h"
 #include "hotelmux/lua_fanout.h"
 #include "hotelmux/lua_http.h"
 #include "hotelmux/lua_log.h"
@@ -10,6 +11,7 @@
 #include "hotelmux/lua_sandbox.h"
 #include "hotelmux/lua_shared.h"
 #include "hotelmux/lua_time.h"
+#include "hotelmux/lua_timer.h"
 #include "hotelmux/lua_xml.h"
 #include "hotelmux/worker.h"
 
@@ -239,7 +241,10 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     lua_setfield(L, -2, "shared");
     hm_lua_money_open(L);
     lua_setfield(L, -2, "money");
+    hm_lua_db_open(L, vm);
+    lua_setfield(L, -2, "db");
     hm_lua_fanout_open(L, vm);
+    hm_lua_timer_open(L, vm);
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, l_self_url, 1);
     lua_setfield(L, -2, "self_url");

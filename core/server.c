@@ -1,5 +1,6 @@
 /* server.c -- the control thread: workers, signals, reload, status. */
 #include "hotelmux/server.h"
+#include "hotelmux/supplier_guard.h"
 #include "hotelmux/clock.h"
 #include "hotelmux/common.h"
 #include "hotelmux/log.h"
@@ -195,6 +196,7 @@ int hm_server_init(hm_server_t *s, const char *config_path, const char *listen_o
     }
     for (int i = 0; i < s->nworkers; i++) {
         hm_vm_t *vm;
+        s->workers[i].id = i;   /* hm.worker_id is read while the scripts load */
         rc = hm_vm_new(config_path, &s->workers[i], 1, &vm, NULL, err, errlen);
         if (rc == HM_OK)
             rc = hm_worker_init(&s->workers[i], s, i, &s->cfg, vm, err, errlen);
@@ -286,7 +288,9 @@ int hm_server_status_json(hm_server_t *s, hm_buf_t *out)
     }
     int stopping = s->stopping;
     uv_mutex_unlock(&s->mu);
-    rc |= hm_buf_printf(out, "},\"luaStates\":%zu,\"draining\":%s}", hm_vm_live(),
+    rc |= hm_buf_printf(out, "},\"luaStates\":%zu,\"draining\":%s,\"suppliers\":", hm_vm_live(),
                         stopping ? "true" : "false");
+    rc |= hm_guard_status_json(out, hm_clock_monotonic());
+    rc |= hm_buf_puts(out, "}");
     return rc ? HM_ENOMEM : HM_OK;
 }

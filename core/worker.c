@@ -1,5 +1,6 @@
 /* worker.c -- a worker thread: loop, listener, inbox, generation swap, drain. */
 #include "hotelmux/worker.h"
+#include "hotelmux/lua_timer.h"
 #include "hotelmux/admin.h"
 #include "hotelmux/common.h"
 #include "hotelmux/http_conn.h"
@@ -85,6 +86,8 @@ static void set_vm(hm_worker_t *w, hm_vm_t *vm)
 {
     hm_vm_t *old = w->vm;
     w->vm = vm;
+    if (vm)
+        hm_lua_timer_init_worker(w);
     /* Requests in flight keep their own reference: old closes when they end. */
     if (old)
         hm_vm_release(old);
@@ -116,6 +119,7 @@ static void finish(hm_worker_t *w)
     uv_close((uv_handle_t *)&w->tick, close_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_noop);
+    hm_lua_timer_close_all(w);
     if (w->client)
         hm_client_close(w->client);
     w->client = NULL;
@@ -264,6 +268,7 @@ static void worker_main(void *arg)
     hm_worker_t *w = arg;
     hm_log_set_worker(w->id);
     uv_timer_start(&w->tick, on_tick, 0, TICK_MS);
+    hm_lua_timer_init_worker(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 

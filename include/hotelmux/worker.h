@@ -50,6 +50,7 @@ typedef struct hm_worker_s {
 
     struct hm_conn_s *conns;     /* every open connection */
     size_t nconns;
+    struct hm_timer_s *timers;   /* pending hm.timer.at timers */
     struct hm_task_s *tasks;     /* every live task */
     size_t ntasks;
     int draining;

@@ -7,6 +7,10 @@ import unittest
 from hmtest import Server, request, run_tests
 
 APP = r'''
+local M = {}
+function M.init_worker()
+  hm.shared.incr("init:" .. hm.worker_id, 1, 0)
+end
 local function job(name, ms, result, supplier, timeout_ms)
   return { name = name, supplier = supplier, timeout_ms = timeout_ms, fn = function()
     if ms > 0 then hm.sleep(ms / 1000) end
@@ -79,11 +83,26 @@ hm.route("GET", "/money", function()
     m.sub("1", "2.5"), m.norm("120.0000004"), m.norm("1e5") == nil } }
 end)
 
+hm.route("GET", "/timer", function(req)
+  local ok = hm.timer.at(0.05, function()
+    hm.sleep(0.01)   -- background coroutines may wait like handlers
+    hm.shared.set("timer:" .. req.args.k, "fired")
+  end)
+  return { json = { armed = ok, before = hm.shared.get("timer:" .. req.args.k) } }
+end)
+
+hm.route("GET", "/timer/{k}", function(req)
+  return { json = { v = hm.shared.get("timer:" .. req.params.k),
+                    init = hm.shared.get("init:" .. hm.worker_id) } }
+end)
+
 hm.route("GET", "/shared", function(req)
   local k = req.args.k
   local v = hm.shared.incr(k, -1, 3, 0)
   return { json = { left = v } }
 end)
+
+return M
 '''
 
 CONFIG = 'return { workers = 2, scripts = { "app.lua" } }'
@@ -149,6 +168,14 @@ class Fanout(unittest.TestCase):
     def test_supplier_throttle_answer_blocks_until_retry_after(self):
         j = self.get("/throttle")
         self.assertEqual(j, {"first": "throttled", "second": "throttled"})
+
+    def test_timer_and_init_worker(self):
+        j = self.get("/timer?k=t1")
+        self.assertEqual(j, {"armed": True})
+        time.sleep(0.2)
+        j = self.get("/timer/t1")
+        self.assertEqual(j["v"], "fired")
+        self.assertEqual(j["init"], 1)   # init_worker ran once on this worker's generation
 
     def test_money(self):
         self.assertEqual(self.get("/money"),
