@@ -1,0 +1,50 @@
+/* cache.h -- the L1 cache: in-process, shared by every worker.
+ *
+ * Sharded (a mutex per shard), each shard an LRU list plus a hash table,
+ * all bounded by one byte budget: a set that would exceed it evicts from the
+ * tail of its shard's LRU. Every entry has its own TTL (monotonic clock,
+ * passed in so tests can move time) and up to HM_CACHE_MAX_TAGS tags. A tag
+ * index per shard (tag -> entries) makes invalidation by tag touch only the
+ * entries that carry it: never a key scan (DESIGN §5 rule 4).
+ *
+ * Values are bytes, copied in and out: nothing inside the cache escapes a
+ * call. The ARI rules are not enforced here but by the callers (lua_cache.c),
+ * which decide whether a request may use the cache at all. */
+#ifndef HM_CACHE_H
+#define HM_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HM_CACHE_MAX_TAGS 8
+#define HM_CACHE_MAX_KEY 512
+
+typedef struct {
+    char *data;          /* malloc'd copy (caller frees), NUL-terminated */
+    size_t len;
+    double stored_at;    /* monotonic seconds */
+    double ttl;          /* seconds it was stored for */
+} hm_cache_value_t;
+
+typedef struct {
+    uint64_t hits, misses, sets, evictions, expired, invalidated;
+    size_t entries, bytes, budget;
+} hm_cache_stats_t;
+
+int hm_cache_init(size_t budget_bytes);
+void hm_cache_shutdown(void);
+
+/* HM_OK with *out filled, HM_ENOENT on miss/expired, HM_ENOMEM. */
+int hm_cache_get(const char *key, size_t klen, double now, hm_cache_value_t *out);
+/* ttl > 0 required (HM_EINVAL otherwise). Replaces an existing entry.
+ * HM_ELIMIT when the value alone is bigger than a shard's share of the budget. */
+int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, double ttl,
+                 const char *const *tags, size_t ntags, double now);
+int hm_cache_delete(const char *key, size_t klen);
+/* Drop every entry tagged `tag`; returns how many. */
+size_t hm_cache_invalidate_tag(const char *tag, size_t tlen);
+void hm_cache_stats(hm_cache_stats_t *out);
+/* Drop everything (tests). */
+void hm_cache_clear(void);
+
+#endif
