@@ -386,6 +386,7 @@ static int l_fanout(lua_State *L)
             continue;
         }
         child->parent = parent;
+        child->ari = parent->ari;
         child->route = parent->route;
         snprintf(child->method, sizeof(child->method), "%s", parent->method);
         child->start_ns = j->start_ns;

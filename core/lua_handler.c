@@ -1,5 +1,6 @@
 /* lua_handler.c -- from an HTTP request to a script's coroutine and back. */
 #include "hotelmux/lua_handler.h"
+#include "hotelmux/ari.h"
 #include "hotelmux/admin.h"
 #include "hotelmux/common.h"
 #include "hotelmux/log.h"
@@ -252,6 +253,9 @@ void hm_lua_handler_run(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
         return;
     }
     t->route = m.pattern;
+    /* By the path and by the route it matched: no spelling of an ARI path
+     * reaches a handler without the mark. */
+    t->ari = hm_ari_path(req->path, req->path_len) || hm_ari_path(m.pattern, strlen(m.pattern));
     t->start_ns = req->start_ns;
     snprintf(t->method, sizeof(t->method), "%.*s", (int)req->method_len, req->method);
     lua_State *co = t->co;

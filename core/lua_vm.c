@@ -2,6 +2,7 @@
  * scripts, routes, self-checks. */
 #include "hotelmux/lua_vm.h"
 #include "hotelmux/common.h"
+#include "hotelmux/lua_cache.h"
 #include "hotelmux/lua_crypto.h"
 #include "hotelmux/lua_db.h"
 #include "hotelmux/lua_fanout.h"
@@ -245,6 +246,8 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     lua_setfield(L, -2, "db");
     hm_lua_fanout_open(L, vm);
     hm_lua_timer_open(L, vm);
+    hm_lua_cache_open(L, vm);
+    lua_setfield(L, -2, "cache");
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, l_self_url, 1);
     lua_setfield(L, -2, "self_url");

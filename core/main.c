@@ -1,4 +1,5 @@
 /* main.c -- command line: serve, check a config (-t), help, version. */
+#include "hotelmux/cache.h"
 #include "hotelmux/client.h"
 #include "hotelmux/clock.h"
 #include "hotelmux/common.h"
@@ -77,7 +78,8 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     hm_lua_xml_global_init();
-    if (hm_client_global_init() != 0 || hm_metrics_init() != HM_OK || hm_shdict_init(0) != HM_OK) {
+    if (hm_client_global_init() != 0 || hm_metrics_init() != HM_OK || hm_shdict_init(0) != HM_OK ||
+        hm_cache_init(0) != HM_OK) {
         fprintf(stderr, "hotelmux: cannot initialise libraries\n");
         return 1;
     }
@@ -91,6 +93,7 @@ int main(int argc, char **argv)
         hm_client_global_cleanup();
         hm_metrics_shutdown();
         hm_shdict_shutdown();
+        hm_cache_shutdown();
         return rc == HM_OK ? 0 : 1;
     }
     hm_server_t *s = calloc(1, sizeof(*s));
@@ -106,5 +109,6 @@ int main(int argc, char **argv)
     hm_client_global_cleanup();
     hm_metrics_shutdown();
     hm_shdict_shutdown();
+    hm_cache_shutdown();
     return code;
 }

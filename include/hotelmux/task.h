@@ -35,6 +35,7 @@ struct hm_task_s {
     char method[16];
     uint64_t start_ns;
     struct hm_task_s *parent;       /* set for hm.fanout jobs: aborted through the parent */
+    int ari;                        /* an ARI request (ari.h): no cache, ever */
     struct hm_task_s *prev, *next;  /* the worker's list of live tasks */
 };
 

@@ -1,0 +1,19 @@
+/* lua_cache.h -- hm.cache: the cache for scripts, with the ARI rules (ari.h)
+ * enforced here.
+ *
+ *   hm.cache.get(key)                    value, {age=s, ttl=s, source="l1"} | nil, why
+ *   hm.cache.set(key, value, {ttl=s, tags={...}})
+ *                                        static content (ttl <= 7 days) -> true | nil, why
+ *   hm.cache.set_search(key, value, q)   a supplier's search answer; the TTL comes
+ *       from scripts/policies/ttl.lua (`require "policies.ttl"`, ttl(ctx, q))
+ *       clamped by the core; q = { supplier, hotel_id, check_in, nights,
+ *       hotness, utc_offset_hours?, tags? }   -> ttl | nil, why
+ *   hm.cache.invalidate(tag)             -> number of entries dropped
+ *   hm.cache.stats()                     -> { hits, misses, entries, bytes, ... }
+ * In an ARI request every get misses and every set is refused (nil, "ari"),
+ * and the refusal is counted. Values are strings (encode tables). */
+#ifndef HM_LUA_CACHE_H
+#define HM_LUA_CACHE_H
+#include "hotelmux/lua_vm.h"
+void hm_lua_cache_open(lua_State *L, hm_vm_t *vm);
+#endif
