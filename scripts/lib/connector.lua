@@ -21,7 +21,9 @@ end
 function M.http(ctx, req)
   local left = M.remaining_ms(ctx)
   if left <= 0 then return nil, M.err("timeout", "deadline passed before the call") end
-  req.timeout_ms = math.min(req.timeout_ms or left, left)
+  -- the caller's, else the supplier's configured timeout, never past the deadline
+  local want = req.timeout_ms or (ctx.config and tonumber(ctx.config.timeout_ms)) or left
+  req.timeout_ms = math.min(want, left)
   local res, e = hm.http.request(req)
   if not res then
     if e == "timeout" then return nil, M.err("timeout", "no answer within " .. req.timeout_ms .. " ms") end

@@ -33,7 +33,8 @@ from datetime import datetime, timezone
 HOST = "127.0.0.1"
 SOURCE_DIR = os.environ.get("HM_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
-BINARY = os.environ.get("HM_BINARY") or os.path.join(SOURCE_DIR, "build", "hotelmux")
+# Absolute: servers run with a temporary directory as their working directory.
+BINARY = os.path.abspath(os.environ.get("HM_BINARY") or os.path.join(SOURCE_DIR, "build", "hotelmux"))
 # Third-party research data (supplier captures, room-name sets): never copied
 # into the repo. Tests that need it skip (and say so) when it is absent.
 SHARED_DIR = os.path.abspath(os.environ.get("HM_SHARED") or os.path.join(SOURCE_DIR, "..", "shared"))
