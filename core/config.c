@@ -13,6 +13,7 @@ void hm_config_defaults(hm_config_t *c)
 {
     memset(c, 0, sizeof(*c));
     c->listen_port = 8080;
+    c->redis_timeout_ms = 50;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = n > 0 ? (int)n : 1;
     if (c->workers > HM_MAX_WORKERS - 1)
@@ -58,6 +59,9 @@ int hm_config_parse_listen(const char *s, char **host, int *port)
         hlen = (size_t)(colon - s);
     }
     char *end;
+    /* digits only: strtol alone would take " 80" and "+80" */
+    if (colon[1] < '0' || colon[1] > '9')
+        return HM_EINVAL;
     long p = strtol(colon + 1, &end, 10);
     if (*end != '\0' || end == colon + 1 || p < 0 || p > 65535)
         return HM_EINVAL;
@@ -198,6 +202,23 @@ int hm_config_from_lua(lua_State *L, int idx, const char *config_path, hm_config
         goto out;
     if ((rc = opt_string(L, "log_level", &c->log_level, err, errlen)) != HM_OK)
         goto out;
+    char *redis = NULL;
+    if ((rc = opt_string(L, "redis", &redis, err, errlen)) != HM_OK)
+        goto out;
+    if (redis) {
+        rc = hm_config_parse_listen(redis, &c->redis_host, &c->redis_port);
+        if (rc != HM_OK || c->redis_port == 0) {
+            snprintf(err, errlen, "config: redis \"%s\" is not HOST:PORT", redis);
+            rc = HM_EINVAL;
+        }
+        free(redis);
+        if (rc != HM_OK)
+            goto out;
+    }
+    size_t rto = c->redis_timeout_ms;
+    if ((rc = opt_size(L, "", "redis_timeout_ms", 1, 60000, &rto, err, errlen)) != HM_OK)
+        goto out;
+    c->redis_timeout_ms = (unsigned)rto;
 
     lua_getfield(L, -1, "limits");
     if (lua_istable(L, -1)) {
@@ -259,6 +280,7 @@ int hm_config_copy(hm_config_t *dst, const hm_config_t *src)
     dst->listen_host = dup_or_null(src->listen_host, &rc);
     dst->admin_token = dup_or_null(src->admin_token, &rc);
     dst->log_level = dup_or_null(src->log_level, &rc);
+    dst->redis_host = dup_or_null(src->redis_host, &rc);
     for (size_t i = 0; i < src->nscripts; i++)
         dst->scripts[i] = dup_or_null(src->scripts[i], &rc);
     for (size_t i = 0; i < src->npaths; i++)
@@ -275,6 +297,7 @@ void hm_config_free(hm_config_t *c)
     free(c->listen_host);
     free(c->admin_token);
     free(c->log_level);
+    free(c->redis_host);
     for (size_t i = 0; i < c->nscripts; i++)
         free(c->scripts[i]);
     for (size_t i = 0; i < c->npaths; i++)

@@ -12,8 +12,14 @@
 #include "hotelmux/clock.h"
 #include "hotelmux/common.h"
 #include "hotelmux/log.h"
+#include "hotelmux/metrics.h"
+#include "hotelmux/redis.h"
 #include "hotelmux/task.h"
 #include "hotelmux/worker.h"
+
+#include <hiredis/hiredis.h>
+#include <stdatomic.h>
+#include <sys/random.h>
 
 #define CONTENT_MAX_TTL (7 * 86400.0)
 
@@ -38,6 +44,274 @@ static int fail(lua_State *L, const char *why)
     return 2;
 }
 
+
+/* ---- L2 (Redis) ------------------------------------------------------- */
+
+#define L2_KEY "hm:c:"
+#define L2_TAG "hm:t:"
+#define MAX_L2_ARGS (2 + HM_CACHE_MAX_TAGS)
+
+/* Set the value and add the key to each tag's set (kept at least as long). */
+static const char L2_SET_SCRIPT[] =
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
+    "for i = 2, #KEYS do redis.call('SADD', KEYS[i], KEYS[1]) "
+    "if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end end "
+    "return 1";
+/* Drop the tag's keys, then tell every node. */
+static const char L2_INVALIDATE_SCRIPT[] =
+    "local ks = redis.call('SMEMBERS', KEYS[1]) "
+    "for _, k in ipairs(ks) do redis.call('DEL', k) end "
+    "redis.call('DEL', KEYS[1]) "
+    "local n = redis.call('PUBLISH', ARGV[1], ARGV[2]) "
+    "return { #ks, n }";
+
+static uint64_t node_id(void)
+{
+    static _Atomic uint64_t id;
+    uint64_t v = atomic_load(&id);
+    while (v == 0) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            r = (uint64_t)hm_clock_now() ^ (uint64_t)(uintptr_t)&id;
+        r |= 1;
+        uint64_t zero = 0;
+        if (atomic_compare_exchange_strong(&id, &zero, r))
+            v = r;
+        else
+            v = zero;
+    }
+    return v;
+}
+
+static hm_redis_t *l2_of(hm_vm_t *vm)
+{
+    hm_worker_t *w = vm->worker;
+    return w && hm_redis_connected(w->redis) ? w->redis : NULL;
+}
+
+static void count_l2(hm_vm_t *vm, const char *result)
+{
+    char labels[64];
+    snprintf(labels, sizeof(labels), "level=\"l2\",result=\"%s\"", result);
+    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_lookups_total",
+                                    "Cache lookups by level and result", labels),
+                  worker_of(vm), 1);
+}
+
+static void l2_ignore(void *data, redisReply *reply, const char *err)
+{
+    (void)data;
+    (void)reply;
+    (void)err;
+}
+
+/* Write key -> "stored_at|ttl|tag\x1ftag|value" into L2 without waiting. */
+static void l2_store(hm_vm_t *vm, const char *key, size_t klen, const char *val, size_t vlen,
+                     double ttl, const char **tags, size_t ntags)
+{
+    hm_redis_t *r = l2_of(vm);
+    if (!r)
+        return;
+    hm_buf_t k = HM_BUF_INIT, v = HM_BUF_INIT, px = HM_BUF_INIT;
+    hm_buf_t tk[HM_CACHE_MAX_TAGS];
+    const char *argv[4 + MAX_L2_ARGS];
+    size_t lens[4 + MAX_L2_ARGS];
+    int rc = hm_buf_printf(&k, L2_KEY "%.*s", (int)klen, key);
+    rc |= hm_buf_printf(&v, "%.3f|%.3f|", hm_clock_now(), ttl);
+    for (size_t i = 0; i < ntags; i++)
+        rc |= hm_buf_printf(&v, "%s%s", i ? "\x1f" : "", tags[i]);
+    rc |= hm_buf_puts(&v, "|");
+    rc |= hm_buf_append(&v, val, vlen);
+    rc |= hm_buf_printf(&px, "%lld", (long long)(ttl * 1000));
+    int argc = 0;
+    argv[argc] = "EVAL", lens[argc++] = 4;
+    argv[argc] = L2_SET_SCRIPT, lens[argc++] = sizeof(L2_SET_SCRIPT) - 1;
+    char nk[24];
+    snprintf(nk, sizeof(nk), "%zu", 1 + ntags);
+    argv[argc] = nk, lens[argc++] = strlen(nk);
+    argv[argc] = k.data, lens[argc++] = k.len;
+    for (size_t i = 0; i < ntags; i++) {
+        hm_buf_t init = HM_BUF_INIT;
+        tk[i] = init;
+        rc |= hm_buf_printf(&tk[i], L2_TAG "%s", tags[i]);
+        argv[argc] = tk[i].data, lens[argc++] = tk[i].len;
+    }
+    argv[argc] = v.data, lens[argc++] = v.len;
+    argv[argc] = px.data, lens[argc++] = px.len;
+    if (rc == HM_OK)
+        hm_redis_command(r, vm->worker->cfg->redis_timeout_ms, l2_ignore, NULL, NULL, argc, argv, lens);
+    for (size_t i = 0; i < ntags; i++)
+        hm_buf_free(&tk[i]);
+    hm_buf_free(&k);
+    hm_buf_free(&v);
+    hm_buf_free(&px);
+}
+
+typedef struct {
+    hm_task_t *task;
+    hm_redis_op_t *op;
+    char *key;
+    size_t klen;
+} l2_wait_t;
+
+static void l2_wait_free(l2_wait_t *w)
+{
+    free(w->key);
+    free(w);
+}
+
+/* A GET answered: promote a live hit into L1 and resume the script. */
+static void l2_got(void *data, redisReply *reply, const char *err)
+{
+    l2_wait_t *w = data;
+    hm_task_t *t = w->task;
+    hm_vm_t *vm = t->vm;
+    lua_State *co = t->co;
+    double now = hm_clock_now();
+    if (reply && reply->type == REDIS_REPLY_STRING) {
+        /* stored_at|ttl|tags|value */
+        char *p = reply->str, *end = reply->str + reply->len;
+        char *bar1 = memchr(p, '|', (size_t)(end - p));
+        char *bar2 = bar1 ? memchr(bar1 + 1, '|', (size_t)(end - bar1 - 1)) : NULL;
+        char *bar3 = bar2 ? memchr(bar2 + 1, '|', (size_t)(end - bar2 - 1)) : NULL;
+        double stored = bar1 ? strtod(p, NULL) : 0, ttl = bar1 ? strtod(bar1 + 1, NULL) : 0;
+        double age = now - stored;
+        if (bar3 && ttl > 0 && age < ttl) {
+            const char *tags[HM_CACHE_MAX_TAGS];
+            char tagbuf[1024];
+            size_t ntags = 0, tl = (size_t)(bar3 - bar2 - 1);
+            if (tl < sizeof(tagbuf)) {
+                memcpy(tagbuf, bar2 + 1, tl);
+                tagbuf[tl] = '\0';
+                for (char *s = tagbuf, *tok; ntags < HM_CACHE_MAX_TAGS && (tok = strsep(&s, "\x1f"));)
+                    if (*tok)
+                        tags[ntags++] = tok;
+                /* Keep its age: stored `age` seconds ago on the monotonic clock. */
+                hm_cache_set(w->key, w->klen, bar3 + 1, (size_t)(end - bar3 - 1), ttl, tags, ntags,
+                             hm_clock_monotonic() - (age > 0 ? age : 0));
+            }
+            count_l2(vm, "hit");
+            lua_pushlstring(co, bar3 + 1, (size_t)(end - bar3 - 1));
+            lua_createtable(co, 0, 3);
+            lua_pushnumber(co, age > 0 ? age : 0);
+            lua_setfield(co, -2, "age");
+            lua_pushnumber(co, ttl);
+            lua_setfield(co, -2, "ttl");
+            lua_pushliteral(co, "l2");
+            lua_setfield(co, -2, "source");
+            l2_wait_free(w);
+            hm_task_wake(t, 2);
+            return;
+        }
+    }
+    count_l2(vm, err ? "error" : "miss");
+    lua_pushnil(co);
+    lua_pushstring(co, "miss");
+    l2_wait_free(w);
+    hm_task_wake(t, 2);
+}
+
+static void l2_cancel(hm_task_t *t, void *data)
+{
+    (void)t;
+    l2_wait_t *w = data;
+    hm_redis_cancel(w->op);
+    l2_wait_free(w);
+}
+
+/* L1 missed: ask L2 if we can wait. Returns lua_yield's value or 0 (= miss now). */
+static int l2_get(lua_State *L, hm_vm_t *vm, const char *key, size_t klen)
+{
+    hm_redis_t *r = l2_of(vm);
+    hm_task_t *t = vm->current;
+    if (!r || !t || t->co != L || t->waiting)
+        return 0;
+    l2_wait_t *w = calloc(1, sizeof(*w));
+    hm_buf_t k = HM_BUF_INIT;
+    if (!w || hm_buf_printf(&k, L2_KEY "%.*s", (int)klen, key) != HM_OK ||
+        !(w->key = malloc(klen + 1))) {
+        free(w);
+        hm_buf_free(&k);
+        return 0;
+    }
+    memcpy(w->key, key, klen);
+    w->key[klen] = '\0';
+    w->klen = klen;
+    w->task = t;
+    const char *argv[2] = { "GET", k.data };
+    size_t lens[2] = { 3, k.len };
+    int rc = hm_redis_command(r, vm->worker->cfg->redis_timeout_ms, l2_got, w, &w->op, 2, argv, lens);
+    hm_buf_free(&k);
+    if (rc != HM_OK) {
+        l2_wait_free(w);
+        count_l2(vm, "error");
+        return 0;
+    }
+    hm_task_suspend(t, l2_cancel, w);
+    return -1;
+}
+
+void hm_lua_cache_on_invalidation(void *worker, const char *payload, size_t len)
+{
+    (void)worker;
+    /* "tag\tsent_ms\tnode" */
+    const char *tab = memchr(payload, '\t', len);
+    size_t tlen = tab ? (size_t)(tab - payload) : len;
+    unsigned long long node = 0;
+    double sent_ms = 0;
+    if (tab) {
+        sent_ms = strtod(tab + 1, NULL);
+        const char *tab2 = memchr(tab + 1, '\t', len - tlen - 1);
+        if (tab2)
+            node = strtoull(tab2 + 1, NULL, 16);
+    }
+    if (node == node_id())
+        return;   /* ours: L1 was cleared before publishing */
+    hm_cache_invalidate_tag(payload, tlen);
+    if (sent_ms > 0)
+        hm_series_observe(hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
+                                            "From a node publishing an invalidation to this node applying it", ""),
+                          0, hm_clock_now() - sent_ms / 1000.0);
+}
+
+typedef struct {
+    hm_task_t *task;
+    hm_redis_op_t *op;
+    size_t local;
+} inv_wait_t;
+
+static void inv_done(void *data, redisReply *reply, const char *err)
+{
+    inv_wait_t *w = data;
+    lua_State *co = w->task->co;
+    lua_pushinteger(co, (lua_Integer)w->local);
+    lua_createtable(co, 0, 3);
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        lua_pushinteger(co, reply->element[0]->integer);
+        lua_setfield(co, -2, "l2_deleted");
+        lua_pushinteger(co, reply->element[1]->integer);
+        lua_setfield(co, -2, "receivers");
+        lua_pushboolean(co, 1);
+        lua_setfield(co, -2, "published");
+    } else {
+        lua_pushboolean(co, 0);
+        lua_setfield(co, -2, "published");
+        lua_pushstring(co, err ? err : "unexpected reply");
+        lua_setfield(co, -2, "error");
+    }
+    hm_task_t *t = w->task;
+    free(w);
+    hm_task_wake(t, 2);
+}
+
+static void inv_cancel(hm_task_t *t, void *data)
+{
+    (void)t;
+    inv_wait_t *w = data;
+    hm_redis_cancel(w->op);
+    free(w);
+}
+
 static int l_get(lua_State *L)
 {
     hm_vm_t *vm = hm_vm_upvalue(L);
@@ -49,6 +323,8 @@ static int l_get(lua_State *L)
     hm_cache_value_t v;
     double now = hm_clock_monotonic();
     int rc = hm_cache_get(key, klen, now, &v);
+    if (rc == HM_ENOENT && l2_get(L, vm, key, klen))
+        return lua_yield(L, 0);
     if (rc != HM_OK)
         return fail(L, rc == HM_ENOENT ? "miss" : "no memory");
     lua_pushlstring(L, v.data, v.len);
@@ -84,8 +360,10 @@ static int store(lua_State *L, const char *key, size_t klen, int vidx, double tt
     size_t vlen;
     const char *val = lua_tolstring(L, vidx, &vlen);
     int rc = hm_cache_set(key, klen, val, vlen, ttl, tags, ntags, hm_clock_monotonic());
-    if (rc == HM_OK)
+    if (rc == HM_OK) {
+        l2_store(hm_vm_upvalue(L), key, klen, val, vlen, ttl, tags, ntags);
         return 0;
+    }
     return rc == HM_ELIMIT ? -2 : -1;
 }
 
@@ -228,10 +506,51 @@ static int l_set_search(lua_State *L)
 
 static int l_invalidate(lua_State *L)
 {
+    hm_vm_t *vm = hm_vm_upvalue(L);
     size_t len;
     const char *tag = luaL_checklstring(L, 1, &len);
-    lua_pushinteger(L, (lua_Integer)hm_cache_invalidate_tag(tag, len));
-    return 1;
+    if (len == 0 || len > 256 || memchr(tag, '\t', len) || memchr(tag, '\x1f', len))
+        return luaL_argerror(L, 1, "tag must be 1..256 bytes without tabs");
+    size_t local = hm_cache_invalidate_tag(tag, len);
+    hm_redis_t *r = l2_of(vm);
+    hm_task_t *t = vm->current;
+    if (!r || !t || t->co != L || t->waiting) {
+        lua_pushinteger(L, (lua_Integer)local);
+        lua_createtable(L, 0, 1);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "published");
+        return 2;
+    }
+    inv_wait_t *w = calloc(1, sizeof(*w));
+    hm_buf_t tk = HM_BUF_INIT, payload = HM_BUF_INIT;
+    int rc = w ? HM_OK : HM_ENOMEM;
+    rc |= hm_buf_printf(&tk, L2_TAG "%.*s", (int)len, tag);
+    rc |= hm_buf_printf(&payload, "%.*s\t%.0f\t%llx", (int)len, tag, hm_clock_now() * 1000.0,
+                        (unsigned long long)node_id());
+    const char *argv[6] = { "EVAL", L2_INVALIDATE_SCRIPT, "1", tk.data, HM_INVALIDATION_CHANNEL,
+                            payload.data };
+    size_t lens[6] = { 4, sizeof(L2_INVALIDATE_SCRIPT) - 1, 1, tk.len, strlen(HM_INVALIDATION_CHANNEL),
+                       payload.len };
+    if (rc == HM_OK) {
+        w->task = t;
+        w->local = local;
+        /* Invalidation must not be cut short by the cache's read timeout. */
+        rc = hm_redis_command(r, 2000, inv_done, w, &w->op, 6, argv, lens);
+    }
+    hm_buf_free(&tk);
+    hm_buf_free(&payload);
+    if (rc != HM_OK) {
+        free(w);
+        lua_pushinteger(L, (lua_Integer)local);
+        lua_createtable(L, 0, 2);
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "published");
+        lua_pushliteral(L, "redis unavailable");
+        lua_setfield(L, -2, "error");
+        return 2;
+    }
+    hm_task_suspend(t, inv_cancel, w);
+    return lua_yield(L, 0);
 }
 
 static int l_stats(lua_State *L)

@@ -1,6 +1,8 @@
 /* worker.c -- a worker thread: loop, listener, inbox, generation swap, drain. */
 #include "hotelmux/worker.h"
 #include "hotelmux/lua_timer.h"
+#include "hotelmux/lua_cache.h"
+#include "hotelmux/redis.h"
 #include "hotelmux/admin.h"
 #include "hotelmux/common.h"
 #include "hotelmux/http_conn.h"
@@ -120,6 +122,9 @@ static void finish(hm_worker_t *w)
     uv_close((uv_handle_t *)&w->drain_timer, close_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_noop);
     hm_lua_timer_close_all(w);
+    hm_redis_close(w->redis);
+    hm_redis_close(w->redis_sub);
+    w->redis = w->redis_sub = NULL;
     if (w->client)
         hm_client_close(w->client);
     w->client = NULL;
@@ -244,6 +249,17 @@ int hm_worker_init(hm_worker_t *w, struct hm_server_s *s, int id, const hm_confi
     if (w->client == NULL) {
         snprintf(err, errlen, "worker %d: cannot create its HTTP client", id);
         return HM_EIO;
+    }
+    if (cfg->redis_host) {
+        /* The L1 cache is per process: one subscriber per node is enough. */
+        w->redis = hm_redis_new(&w->loop, cfg->redis_host, cfg->redis_port, id, NULL, NULL, NULL);
+        if (id == 0)
+            w->redis_sub = hm_redis_new(&w->loop, cfg->redis_host, cfg->redis_port, id,
+                                        HM_INVALIDATION_CHANNEL, hm_lua_cache_on_invalidation, w);
+        if (w->redis == NULL || (id == 0 && w->redis_sub == NULL)) {
+            snprintf(err, errlen, "worker %d: out of memory creating the Redis client", id);
+            return HM_ENOMEM;
+        }
     }
     /* Worker 0 binds first; with port 0 the others follow the port it got. */
     hm_config_t *mcfg = (hm_config_t *)cfg;

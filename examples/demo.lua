@@ -9,12 +9,21 @@ return {
 
   -- The client API (HotelByte-compatible), then the simulated suppliers.
   scripts = {
+    "../scripts/api/auth.lua",
+    "../scripts/api/search.lua",
+    "../scripts/api/trade.lua",     -- after search.lua (uses it)
     "suppliers/hotelbeds.lua",
     "suppliers/expedia.lua",
     "suppliers/agoda.lua",
     "suppliers/derbysoft.lua",
     "suppliers/dida.lua",
   },
+
+  -- The order ledger (SQLite; relative to this file's directory).
+  ledger = "hotelmux-ledger.sqlite",
+  -- Currency conversion for pricing.lua: the value of one unit in a common base.
+  fx = { USD = 1, EUR = 1.08, AED = 0.2723, GBP = 1.27 },
+  search_deadline_ms = 1000,
 
   apps = { demo = { secret = "demo-secret", name = "Demo travel agency" } },
 

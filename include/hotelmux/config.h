@@ -34,6 +34,9 @@ typedef struct {
     int workers;
     char *admin_token;   /* NULL: admin endpoints disabled (403) */
     char *log_level;
+    char *redis_host;    /* NULL: no Redis (L1 cache only, single node) */
+    int redis_port;
+    unsigned redis_timeout_ms;  /* a Redis call slower than this counts as a miss */
     hm_limits_t limits;
     size_t nscripts;
     char *scripts[HM_CONFIG_MAX_SCRIPTS];     /* absolute paths */

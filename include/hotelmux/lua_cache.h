@@ -15,5 +15,17 @@
 #ifndef HM_LUA_CACHE_H
 #define HM_LUA_CACHE_H
 #include "hotelmux/lua_vm.h"
+
+/* With Redis configured the cache has two levels: L1 (this process) and L2
+ * (Redis, shared by the nodes). A get that misses L1 asks L2 (yielding, at
+ * most redis_timeout_ms; slow or down Redis = a miss) and copies a hit into
+ * L1. A set writes both (L2 without waiting). invalidate(tag) drops the tag's
+ * entries from L1 and L2 and publishes the tag on HM_INVALIDATION_CHANNEL,
+ * returning once Redis has accepted it; every node's subscriber drops its L1
+ * entries for the tag. */
+#define HM_INVALIDATION_CHANNEL "hotelmux:invalidate"
+
 void hm_lua_cache_open(lua_State *L, hm_vm_t *vm);
+/* hm_redis_message_cb for the subscriber (worker 0). */
+void hm_lua_cache_on_invalidation(void *worker, const char *payload, size_t len);
 #endif

@@ -1,0 +1,271 @@
+/* redis.c -- Redis on a worker's loop (see redis.h). */
+#include "hotelmux/redis.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotelmux/common.h"
+#include "hotelmux/log.h"
+#include "hotelmux/metrics.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+
+struct hm_redis_s {
+    uv_loop_t *loop;
+    redisAsyncContext *ac;
+    char *host;
+    int port;
+    int worker;
+    atomic_int connected;    /* read by the control thread for /admin/status */
+    int closing;
+    unsigned backoff_ms;
+    unsigned long reconnects;
+    uv_timer_t reconnect;
+    int open_handles;
+    char *channel;                 /* subscriber: the channel, else NULL */
+    hm_redis_message_cb on_message;
+    void *msg_data;
+};
+
+struct hm_redis_op_s {
+    hm_redis_cb cb;
+    void *data;
+    uv_timer_t timer;
+    int fired;         /* cb has run (or will never: cancelled) */
+    int reply_done;    /* hiredis has called back */
+    int timer_closed;
+};
+
+static void connect_now(hm_redis_t *r);
+
+static void set_connected(hm_redis_t *r, int up)
+{
+    r->connected = up;
+    char labels[64];
+    snprintf(labels, sizeof(labels), "worker=\"%d\",role=\"%s\"", r->worker,
+             r->channel ? "subscriber" : "commands");
+    hm_series_set(hm_metrics_series(HM_METRIC_GAUGE, "hotelmux_redis_connected",
+                                    "1 while this worker's Redis connection is up", labels),
+                  r->worker, up);
+}
+
+static void maybe_free(hm_redis_t *r)
+{
+    if (r->closing && r->open_handles == 0 && r->ac == NULL) {
+        free(r->host);
+        free(r->channel);
+        free(r);
+    }
+}
+
+static void on_reconnect_closed(uv_handle_t *h)
+{
+    hm_redis_t *r = h->data;
+    r->open_handles--;
+    maybe_free(r);
+}
+
+static void on_reconnect_timer(uv_timer_t *t)
+{
+    hm_redis_t *r = t->data;
+    r->reconnects++;
+    connect_now(r);
+}
+
+static void retry_later(hm_redis_t *r)
+{
+    if (r->closing)
+        return;
+    unsigned ms = r->backoff_ms ? r->backoff_ms : BACKOFF_MIN_MS;
+    r->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
+    uv_timer_start(&r->reconnect, on_reconnect_timer, ms, 0);
+}
+
+static void on_subscribe_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    hm_redis_t *r = privdata;
+    redisReply *rep = reply;
+    /* ["message", channel, payload] for each message; ["subscribe", ...] once */
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "message") == 0 &&
+        rep->element[2]->type == REDIS_REPLY_STRING)
+        r->on_message(r->msg_data, rep->element[2]->str, rep->element[2]->len);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    hm_redis_t *r = ac->data;
+    if (status != REDIS_OK) {
+        hm_log(HM_LOG_WARN, "redis %s:%d: connect failed: %s", r->host, r->port, ac->errstr);
+        r->ac = NULL;   /* hiredis frees it after this callback */
+        retry_later(r);
+        maybe_free(r);
+        return;
+    }
+    r->backoff_ms = 0;
+    set_connected(r, 1);
+    if (r->channel)
+        redisAsyncCommand(r->ac, on_subscribe_reply, r, "SUBSCRIBE %s", r->channel);
+    hm_log(HM_LOG_INFO, "redis %s:%d connected%s", r->host, r->port, r->channel ? " (subscriber)" : "");
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    hm_redis_t *r = ac->data;
+    (void)status;
+    r->ac = NULL;   /* freed by hiredis after this callback */
+    if (r->connected && !r->closing)
+        hm_log(HM_LOG_WARN, "redis %s:%d: connection lost, reconnecting", r->host, r->port);
+    set_connected(r, 0);
+    retry_later(r);
+    maybe_free(r);
+}
+
+static void connect_now(hm_redis_t *r)
+{
+    redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
+    if (ac == NULL || ac->err) {
+        if (ac)
+            redisAsyncFree(ac);
+        retry_later(r);
+        return;
+    }
+    ac->data = r;
+    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        retry_later(r);
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    r->ac = ac;
+}
+
+hm_redis_t *hm_redis_new(uv_loop_t *loop, const char *host, int port, int worker,
+                         const char *channel, hm_redis_message_cb on_message, void *msg_data)
+{
+    hm_redis_t *r = calloc(1, sizeof(*r));
+    if (!r || !(r->host = strdup(host)) || (channel && !(r->channel = strdup(channel)))) {
+        if (r)
+            free(r->host);
+        free(r);
+        return NULL;
+    }
+    r->loop = loop;
+    r->port = port;
+    r->worker = worker;
+    r->on_message = on_message;
+    r->msg_data = msg_data;
+    uv_timer_init(loop, &r->reconnect);
+    r->reconnect.data = r;
+    r->open_handles = 1;
+    set_connected(r, 0);
+    connect_now(r);
+    return r;
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static void op_maybe_free(hm_redis_op_t *op)
+{
+    if (op->reply_done && op->timer_closed)
+        free(op);
+}
+
+static void op_timer_closed(uv_handle_t *h)
+{
+    hm_redis_op_t *op = h->data;
+    op->timer_closed = 1;
+    op_maybe_free(op);
+}
+
+static void op_close_timer(hm_redis_op_t *op)
+{
+    if (!uv_is_closing((uv_handle_t *)&op->timer)) {
+        uv_timer_stop(&op->timer);
+        uv_close((uv_handle_t *)&op->timer, op_timer_closed);
+    }
+}
+
+static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)ac;
+    hm_redis_op_t *op = privdata;
+    op->reply_done = 1;
+    if (!op->fired) {
+        op->fired = 1;
+        op->cb(op->data, reply, reply ? NULL : "disconnected");
+    }
+    op_close_timer(op);
+    op_maybe_free(op);
+}
+
+static void on_op_timeout(uv_timer_t *t)
+{
+    hm_redis_op_t *op = t->data;
+    if (!op->fired) {
+        op->fired = 1;
+        op->cb(op->data, NULL, "timeout");
+    }
+    op_close_timer(op);
+}
+
+int hm_redis_command(hm_redis_t *r, unsigned timeout_ms, hm_redis_cb cb, void *data,
+                     hm_redis_op_t **op_out, int argc, const char **argv, const size_t *argvlen)
+{
+    if (op_out)
+        *op_out = NULL;
+    if (!r || !r->connected || !r->ac || r->closing)
+        return HM_EIO;
+    hm_redis_op_t *op = calloc(1, sizeof(*op));
+    if (!op)
+        return HM_ENOMEM;
+    op->cb = cb;
+    op->data = data;
+    if (redisAsyncCommandArgv(r->ac, on_reply, op, argc, argv, argvlen) != REDIS_OK) {
+        free(op);
+        return HM_EIO;
+    }
+    uv_timer_init(r->loop, &op->timer);
+    op->timer.data = op;
+    uv_timer_start(&op->timer, on_op_timeout, timeout_ms, 0);
+    if (op_out)
+        *op_out = op;
+    return HM_OK;
+}
+
+void hm_redis_cancel(hm_redis_op_t *op)
+{
+    if (!op)
+        return;
+    op->fired = 1;
+    op_close_timer(op);
+}
+
+int hm_redis_connected(const hm_redis_t *r) { return r && atomic_load(&((hm_redis_t *)r)->connected); }
+unsigned long hm_redis_reconnects(const hm_redis_t *r) { return r ? r->reconnects : 0; }
+
+void hm_redis_close(hm_redis_t *r)
+{
+    if (!r || r->closing)
+        return;
+    r->closing = 1;
+    uv_timer_stop(&r->reconnect);
+    uv_close((uv_handle_t *)&r->reconnect, on_reconnect_closed);
+    if (r->ac) {
+        redisAsyncContext *ac = r->ac;
+        /* Free now: pending replies are called back with NULL, then
+         * on_disconnect runs (when it was connected) and clears r->ac. */
+        redisAsyncFree(ac);
+        r->ac = NULL;
+    }
+    set_connected(r, 0);
+    maybe_free(r);
+}

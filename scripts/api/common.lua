@@ -1,0 +1,257 @@
+-- api/common.lua -- what the HotelByte-compatible client API shares: the
+-- {"code","msg","data"} envelope, HotelByte error codes with their HTTP
+-- statuses, JSON bodies, JWT tickets, supplier connectors and their ctx.
+local M = {}
+
+M.CODE = {
+  ok = 0, param = 100000400, auth = 100000401, forbidden = 100000403, not_found = 100000404,
+  rate_limit = 100000429, internal = 100000500, timeout = 100000504, duplicate = 100001003,
+  dependency = 100001004, page_size = 100001005, not_implemented = 100001006, expired = 100001007,
+  not_matched = 100001008, ari_changed = 100001111, credit_limit = 100001112,
+}
+local HTTP = {
+  [100000400] = 400, [100000401] = 401, [100000403] = 403, [100000404] = 404, [100000429] = 429,
+  [100000500] = 500, [100000504] = 504, [100001003] = 409, [100001004] = 502, [100001005] = 400,
+  [100001006] = 501, [100001007] = 404, [100001008] = 404, [100001111] = 200, [100001112] = 200,
+}
+
+-- Numeric supplier ids for originalRoomNaming.supplier (HotelByte sends a
+-- number there; Dida is 6 in the real capture). The name goes in supplierName.
+M.SUPPLIER_NUM = { hotelbeds = 1, expedia = 2, agoda = 3, derbysoft = 4, dida = 6 }
+
+local function headers(req, extra)
+  local h = { ["Content-Type"] = "application/json", ["Request-Id"] = req and req.id or nil }
+  if req and req._t0 then
+    h["Server-Cost-Milliseconds"] = tostring(math.floor((hm.time.monotonic() - req._t0) * 1000))
+  end
+  for k, v in pairs(extra or {}) do h[k] = v end
+  return h
+end
+
+-- cjson encodes an empty table as {}; arrays that may be empty go through
+-- M.arr and come out as [].
+local EMPTY = "\1hm-empty-array\1"
+function M.arr(t) if t == nil or next(t) == nil then return EMPTY end return t end
+
+local function encode(env)
+  local s = hm.json.encode(env)
+  return (s:gsub('"\\u0001hm%-empty%-array\\u0001"', "[]"))
+end
+
+function M.ok(req, data, extra_headers)
+  return { status = 200, headers = headers(req, extra_headers),
+           body = encode({ code = 0, msg = "success", data = data == nil and hm.json.null or data }) }
+end
+
+-- An error envelope; data (optional) rides along (e.g. the new rate on ARI changed).
+function M.fail(req, code, msg, data)
+  return { status = HTTP[code] or 400, headers = headers(req),
+           body = encode({ code = code, msg = msg, data = data == nil and hm.json.null or data }) }
+end
+
+-- A raised {api_error = true, code, msg} becomes an error answer (see M.handler).
+function M.raise(code, msg) error({ api_error = true, code = code, msg = msg }, 0) end
+function M.param(field, why) M.raise(M.CODE.param, "invalid parameter " .. field .. ": " .. why) end
+
+-- Wrap a handler: parse the JSON body, check the ticket (unless public),
+-- turn raised api errors into envelopes and script errors into 500s.
+function M.handler(fn, opts)
+  opts = opts or {}
+  return function(req)
+    req._t0 = hm.time.monotonic()
+    local ok, res = pcall(function()
+      local body = {}
+      if req.body and req.body:match("%S") then
+        local okj, b = pcall(hm.json.decode, req.body)
+        if not okj or type(b) ~= "table" then M.raise(M.CODE.param, "invalid parameter body: not a JSON object") end
+        body = b
+      end
+      if not opts.public then req.app = M.authenticate(req) end
+      return fn(req, body)
+    end)
+    if ok then return res end
+    if type(res) == "table" and res.api_error then return M.fail(req, res.code, res.msg) end
+    hm.log.error("api handler failed", { path = req.path, err = tostring(res) })
+    return M.fail(req, M.CODE.internal, "internal error")
+  end
+end
+
+-- JSON null / missing -> nil
+function M.val(x) if x == hm.json.null then return nil end return x end
+
+-- Field checks that name the field on failure.
+function M.str(body, field, required)
+  local v = M.val(body[field])
+  if v == nil or v == "" then
+    if required then M.param(field, "required") end
+    return nil
+  end
+  if type(v) == "number" then v = tostring(v) end
+  if type(v) ~= "string" then M.param(field, "must be a string") end
+  return v
+end
+
+function M.int(body, field, default, lo, hi)
+  local v = M.val(body[field])
+  if v == nil then return default end
+  if type(v) ~= "number" or v ~= math.floor(v) then M.param(field, "must be an integer") end
+  if (lo and v < lo) or (hi and v > hi) then M.param(field, "out of range") end
+  return v
+end
+
+function M.list(body, field)
+  local v = M.val(body[field])
+  if v == nil then return {} end
+  if type(v) ~= "table" then M.param(field, "must be an array") end
+  return v
+end
+
+-- Dates: "2026-01-01", "20260101", 20260101, "now()+7" -> "2026-01-01".
+local C = require("lib.connector")
+function M.date(body, field, required)
+  local v = M.val(body[field])
+  if v == nil or v == "" then
+    if required then M.param(field, "required") end
+    return nil
+  end
+  local s = tostring(v)
+  if type(v) == "number" then s = string.format("%d", v) end
+  local n = s:match("^now%(%)%s*%+%s*(%d+)$")
+  if n then return C.add_days(C.date(math.floor(hm.time.now() / 86400)), tonumber(n)) end
+  local y, m, d = s:match("^(%d%d%d%d)-?(%d%d)-?(%d%d)$")
+  if not y or tonumber(m) < 1 or tonumber(m) > 12 or tonumber(d) < 1 or tonumber(d) > 31 then
+    M.param(field, "must be a date (YYYY-MM-DD)")
+  end
+  return string.format("%s-%s-%s", y, m, d)
+end
+
+---------------------------------------------------------------------------
+-- Tickets: JWT HS256 {sub = appKey, iat, exp}.
+local function jwt_secret()
+  local c = hm.config
+  if c.jwt_secret then return c.jwt_secret end
+  return hm.crypto.sha256_hex("hotelmux-jwt:" .. tostring(c.admin_token or "hotelmux"))
+end
+
+local function b64(s) return hm.crypto.base64url_encode(s) end
+
+function M.jwt_sign(claims)
+  local head = b64(hm.json.encode({ alg = "HS256", typ = "JWT" }))
+  local body = b64(hm.json.encode(claims))
+  local sig = b64(hm.crypto.hmac_sha256(jwt_secret(), head .. "." .. body))
+  return head .. "." .. body .. "." .. sig
+end
+
+-- The claims of a valid, unexpired ticket; nil, why otherwise.
+function M.jwt_verify(token)
+  local h, b, s = tostring(token):match("^([%w_%-]+)%.([%w_%-]+)%.([%w_%-]+)$")
+  if not h then return nil, "malformed ticket" end
+  local want = b64(hm.crypto.hmac_sha256(jwt_secret(), h .. "." .. b))
+  if not hm.crypto.equal(want, s) then return nil, "bad ticket signature" end
+  local okh, head = pcall(hm.json.decode, hm.crypto.base64url_decode(h) or "")
+  if not okh or type(head) ~= "table" or head.alg ~= "HS256" then return nil, "bad ticket header" end
+  local ok, claims = pcall(hm.json.decode, hm.crypto.base64url_decode(b) or "")
+  if not ok or type(claims) ~= "table" then return nil, "bad ticket body" end
+  if type(claims.exp) ~= "number" or claims.exp <= hm.time.now() then return nil, "ticket expired" end
+  local apps = hm.config.apps or {}
+  if not apps[claims.sub] then return nil, "unknown app" end
+  return claims
+end
+
+-- The appKey of the request's valid Bearer ticket; raises 401 otherwise.
+function M.authenticate(req)
+  local h = req.headers and req.headers["authorization"] or ""
+  local tok = h:match("^[Bb]earer%s+(%S+)$")
+  if not tok then M.raise(M.CODE.auth, "authentication required: Authorization: Bearer <ticket>") end
+  local claims, why = M.jwt_verify(tok)
+  if not claims then M.raise(M.CODE.auth, "authentication failed: " .. why) end
+  return claims.sub
+end
+
+---------------------------------------------------------------------------
+-- Suppliers: connector modules (missing ones are skipped and logged once).
+local connectors, missing = {}, {}
+function M.connector(id)
+  if connectors[id] then return connectors[id] end
+  if missing[id] then return nil, missing[id] end
+  local sc = (hm.config.suppliers or {})[id]
+  if not sc then return nil, "unknown supplier" end
+  local ok, mod = pcall(require, sc.connector or ("connectors." .. id))
+  if not ok or type(mod) ~= "table" then
+    missing[id] = "connector not loadable: " .. tostring(mod):match("^[^\n]*")
+    hm.log.warn("supplier skipped", { supplier = id, err = missing[id] })
+    return nil, missing[id]
+  end
+  connectors[id] = mod
+  return mod
+end
+
+-- Supplier ids in a stable order.
+function M.supplier_ids()
+  local ids = {}
+  for id in pairs(hm.config.suppliers or {}) do ids[#ids + 1] = id end
+  table.sort(ids)
+  return ids
+end
+
+function M.timeout_ms(id, conn)
+  local sc = (hm.config.suppliers or {})[id] or {}
+  return tonumber(sc.timeout_ms) or (conn and conn.limits and conn.limits.timeout_ms) or 300
+end
+
+-- The connector's ctx: config with base_url "/..." resolved to this server.
+local cfg_cache = {}
+function M.ctx(id, req, timeout_ms)
+  local cfg = cfg_cache[id]
+  if not cfg then
+    cfg = {}
+    for k, v in pairs((hm.config.suppliers or {})[id] or {}) do cfg[k] = v end
+    if type(cfg.base_url) == "string" and cfg.base_url:sub(1, 1) == "/" then
+      cfg.base_url = hm.self_url() .. cfg.base_url
+    end
+    cfg_cache[id] = cfg
+  end
+  -- ARI calls (book, cancel, query) get longer than a search: the per-call
+  -- timeout is the connector's view of config.timeout_ms too.
+  if timeout_ms and tonumber(cfg.timeout_ms) ~= timeout_ms then
+    local c2 = {}
+    for k, v in pairs(cfg) do c2[k] = v end
+    c2.timeout_ms = timeout_ms
+    cfg = c2
+  end
+  return { supplier = id, config = cfg, request_id = req and req.id or hm.crypto.uuid(),
+           deadline = hm.time.monotonic() + (timeout_ms or M.timeout_ms(id)) / 1000, log = hm.log }
+end
+
+-- A fanout job for one supplier call.
+function M.job(id, timeout_ms, fn)
+  local sc = (hm.config.suppliers or {})[id] or {}
+  return { name = id, supplier = id, timeout_ms = timeout_ms, qps = tonumber(sc.qps) or 0,
+           breaker_min_calls = sc.breaker_min_calls, breaker_open_seconds = sc.breaker_open_seconds,
+           breaker_failure_ratio = sc.breaker_failure_ratio, fn = fn }
+end
+
+-- One live supplier call (ARI paths) through the same guard as searches:
+-- returns value or nil, err (typed), status.
+function M.call(id, timeout_ms, fn)
+  local r = hm.fanout({ M.job(id, timeout_ms, fn) }, { deadline_ms = timeout_ms })[1]
+  if r.status == "ok" then return r.value, nil, "ok" end
+  local err = r.err
+  if type(err) ~= "table" then err = { kind = r.status == "error" and "supplier" or r.status, message = tostring(err) } end
+  return nil, err, r.status
+end
+
+-- Opaque ids: supplier .. "~" .. base64url(json)
+function M.encode_id(supplier, t) return supplier .. "~" .. b64(hm.json.encode(t)) end
+function M.decode_id(s)
+  if type(s) ~= "string" then return nil end
+  local sup, rest = s:match("^([%w_]+)~([%w_%-]+)$")
+  if not sup then return nil end
+  local raw = hm.crypto.base64url_decode(rest)
+  if not raw then return nil end
+  local ok, t = pcall(hm.json.decode, raw)
+  if not ok or type(t) ~= "table" then return nil end
+  return sup, t
+end
+
+return M
