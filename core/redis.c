@@ -1,7 +1,6 @@
 /* redis.c -- Redis on a worker's loop (see redis.h). */
 #include "hotelmux/redis.h"
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdatomic.h>
@@ -43,6 +42,70 @@ struct hm_redis_op_s {
 };
 
 static void connect_now(hm_redis_t *r);
+
+/* ---- hiredis <-> libuv ------------------------------------------------
+ * Our own adapter instead of <hiredis/adapters/libuv.h>: that one ignores a
+ * poll error (status < 0), so a refused or reset connection is never noticed
+ * and the context hangs forever. Here an error is handed to hiredis as both
+ * readable and writable, and it finds the socket error itself. */
+typedef struct {
+    redisAsyncContext *ac;
+    uv_poll_t poll;
+    int events;
+} uv_events_t;
+
+static void ev_poll(uv_poll_t *h, int status, int events)
+{
+    uv_events_t *p = h->data;
+    if (status < 0)
+        events = p->events;   /* let hiredis read the error */
+    if (p->ac && (events & UV_READABLE))
+        redisAsyncHandleRead(p->ac);
+    if (p->ac && (events & UV_WRITABLE))
+        redisAsyncHandleWrite(p->ac);
+}
+
+static void ev_update(uv_events_t *p, int add, int flag)
+{
+    p->events = add ? (p->events | flag) : (p->events & ~flag);
+    if (p->events)
+        uv_poll_start(&p->poll, p->events, ev_poll);
+    else
+        uv_poll_stop(&p->poll);
+}
+
+static void ev_add_read(void *d) { ev_update(d, 1, UV_READABLE); }
+static void ev_del_read(void *d) { ev_update(d, 0, UV_READABLE); }
+static void ev_add_write(void *d) { ev_update(d, 1, UV_WRITABLE); }
+static void ev_del_write(void *d) { ev_update(d, 0, UV_WRITABLE); }
+static void ev_closed(uv_handle_t *h) { free(h->data); }
+
+static void ev_cleanup(void *d)
+{
+    uv_events_t *p = d;
+    p->ac = NULL;
+    uv_close((uv_handle_t *)&p->poll, ev_closed);
+}
+
+static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    uv_events_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return REDIS_ERR;
+    if (uv_poll_init_socket(loop, &p->poll, ac->c.fd) != 0) {
+        free(p);
+        return REDIS_ERR;
+    }
+    p->poll.data = p;
+    p->ac = ac;
+    ac->ev.addRead = ev_add_read;
+    ac->ev.delRead = ev_del_read;
+    ac->ev.addWrite = ev_add_write;
+    ac->ev.delWrite = ev_del_write;
+    ac->ev.cleanup = ev_cleanup;
+    ac->ev.data = p;
+    return REDIS_OK;
+}
 
 static void set_connected(hm_redis_t *r, int up)
 {
@@ -103,7 +166,9 @@ static void on_connect(const redisAsyncContext *ac, int status)
 {
     hm_redis_t *r = ac->data;
     if (status != REDIS_OK) {
-        hm_log(HM_LOG_WARN, "redis %s:%d: connect failed: %s", r->host, r->port, ac->errstr);
+        /* Once per outage at warn level; retries every <= 2 s would flood the log. */
+        hm_log(r->backoff_ms > BACKOFF_MIN_MS * 2 ? HM_LOG_DEBUG : HM_LOG_WARN,
+               "redis %s:%d: connect failed: %s", r->host, r->port, ac->errstr);
         r->ac = NULL;   /* hiredis frees it after this callback */
         retry_later(r);
         maybe_free(r);
@@ -132,13 +197,14 @@ static void connect_now(hm_redis_t *r)
 {
     redisAsyncContext *ac = redisAsyncConnect(r->host, r->port);
     if (ac == NULL || ac->err) {
+        hm_log(HM_LOG_DEBUG, "redis %s:%d: connect: %s", r->host, r->port, ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
         retry_later(r);
         return;
     }
     ac->data = r;
-    if (redisLibuvAttach(ac, r->loop) != REDIS_OK) {
+    if (ev_attach(ac, r->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         retry_later(r);
         return;

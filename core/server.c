@@ -296,7 +296,7 @@ int hm_server_status_json(hm_server_t *s, hm_buf_t *out)
     hm_cache_stats_t cs;
     hm_cache_stats(&cs);
     rc |= hm_buf_printf(out, ",\"cache\":{\"l1\":{\"entries\":%zu,\"bytes\":%zu,\"budget\":%zu,"
-                             "\"hits\":%llu,\"misses\":%llu,\"evictions\":%llu,\"invalidated\":%llu}",
+                             "\"hits\":%llu,\"misses\":%llu,\"evictions\":%llu,\"invalidated\":%llu}}",
                         cs.entries, cs.bytes, cs.budget, (unsigned long long)cs.hits,
                         (unsigned long long)cs.misses, (unsigned long long)cs.evictions,
                         (unsigned long long)cs.invalidated);
@@ -305,11 +305,11 @@ int hm_server_status_json(hm_server_t *s, hm_buf_t *out)
         up += hm_redis_connected(s->workers[i].redis);
     if (s->cfg.redis_host)
         rc |= hm_buf_printf(out, ",\"redis\":{\"configured\":true,\"address\":\"%s:%d\",\"connectedWorkers\":%d,"
-                                 "\"subscriber\":%s}}",
+                                 "\"subscriber\":%s}",
                             s->cfg.redis_host, s->cfg.redis_port, up,
                             s->nworkers && hm_redis_connected(s->workers[0].redis_sub) ? "true" : "false");
     else
-        rc |= hm_buf_puts(out, ",\"redis\":{\"configured\":false}}");
+        rc |= hm_buf_puts(out, ",\"redis\":{\"configured\":false}");
     rc |= hm_buf_puts(out, "}");
     return rc ? HM_ENOMEM : HM_OK;
 }
