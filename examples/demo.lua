@@ -25,7 +25,10 @@ return {
   fx = { USD = 1, EUR = 1.08, AED = 0.2723, GBP = 1.27 },
   search_deadline_ms = 1000,
 
-  apps = { demo = { secret = "demo-secret", name = "Demo travel agency" } },
+  -- Client apps. limits (per appKey; HotelByte's defaults are 100 QPS overall,
+  -- 10 for checkAvail/book, 50 for queryOrders): the demo allows more, for load tests.
+  apps = { demo = { secret = "demo-secret", name = "Demo travel agency",
+                    limits = { qps = 20000, ari_qps = 2000, orders_qps = 2000, daily = 100000000 } } },
 
   -- base_url starting with "/" means "this server" (the simulated suppliers).
   suppliers = {

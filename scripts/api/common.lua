@@ -66,7 +66,11 @@ function M.handler(fn, opts)
         if not okj or type(b) ~= "table" then M.raise(M.CODE.param, "invalid parameter body: not a JSON object") end
         body = b
       end
-      if not opts.public then req.app = M.authenticate(req) end
+      if not opts.public then
+        req.app = M.authenticate(req)
+        local limited = M.rate_limit(req)
+        if limited then return limited end
+      end
       return fn(req, body)
     end)
     if ok then return res end
@@ -74,6 +78,36 @@ function M.handler(fn, opts)
     hm.log.error("api handler failed", { path = req.path, err = tostring(res) })
     return M.fail(req, M.CODE.internal, "internal error")
   end
+end
+
+-- Per-appKey limits (HotelByte's model): an overall QPS, lower ones for
+-- checkAvail/book and queryOrders, and a daily quota. config.apps[key].limits
+-- overrides { qps, ari_qps, orders_qps, daily }. Cluster-wide through Redis
+-- when configured (hm.limit), else per node. The daily quota is a GCRA of
+-- daily/86400 per second with a burst of the whole day's allowance.
+local DEFAULT_LIMITS = { qps = 100, ari_qps = 10, orders_qps = 50, daily = 1000000 }
+local function class_of(path)
+  if path == "/api/search/checkAvail" or path == "/api/trade/book" then return "ari_qps" end
+  if path == "/api/trade/queryOrders" then return "orders_qps" end
+  return nil
+end
+
+function M.rate_limit(req)
+  local app = (hm.config.apps or {})[req.app] or {}
+  local lim = setmetatable(app.limits or {}, { __index = DEFAULT_LIMITS })
+  local checks = { { "all", lim.qps, lim.qps }, { "day", lim.daily / 86400, lim.daily } }
+  local class = class_of(req.path)
+  if class then checks[#checks + 1] = { class, lim[class], lim[class] } end
+  for _, c in ipairs(checks) do
+    local ok, retry = hm.limit.take("app:" .. req.app .. ":" .. c[1], c[2], c[3])
+    if not ok then
+      local wait = math.max(1, math.ceil(retry))
+      local r = M.fail(req, M.CODE.rate_limit, "rate limit exceeded (" .. c[1] .. "): retry after " .. wait .. " s")
+      r.headers["Retry-After"] = tostring(wait)
+      return r
+    end
+  end
+  return nil
 end
 
 -- JSON null / missing -> nil
