@@ -527,4 +527,5 @@ def _quiet(fn, *a):
         pass
 
 
-run_tests(globals())
+if __name__ == "__main__":
+    run_tests(globals())
