@@ -155,6 +155,8 @@ static void deliver(hm_client_op_t *op, CURLcode code)
     if (hm_buf_reserve(&op->body, 1) != HM_OK) {
         res.error = HM_ENOMEM;
         res.errmsg = "out of memory";
+    } else {
+        op->body.data[op->body.len] = '\0';   /* reserve alone does not terminate */
     }
     res.body = op->body.data ? op->body.data : "";
     res.body_len = op->body.len;

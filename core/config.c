@@ -82,8 +82,10 @@ static int opt_size(lua_State *L, const char *where, const char *key, size_t min
     int rc = HM_OK;
     if (!lua_isnil(L, -1)) {
         lua_Number v = lua_tonumber(L, -1);
-        if (lua_type(L, -1) != LUA_TNUMBER || v != (lua_Number)(long long)v || v < (lua_Number)min ||
-            v > (lua_Number)max) {
+        /* Range first (NaN fails it): the cast is undefined for NaN, inf and
+         * values beyond long long. */
+        if (lua_type(L, -1) != LUA_TNUMBER || !(v >= (lua_Number)min && v <= (lua_Number)max) ||
+            v != (lua_Number)(long long)v) {
             snprintf(err, errlen, "config: %s%s must be an integer in [%zu, %zu]", where, key, min,
                      max);
             rc = HM_EINVAL;
@@ -159,6 +161,76 @@ static int opt_paths(lua_State *L, const char *key, const char *dir, char **out,
     lua_pop(L, 1);
     return rc;
 }
+
+/* ---- static files: static = { ["/ui/"] = "web" } (core/static.c) ----------
+ * Prefix -> directory relative to the config's directory. The prefix must
+ * start with '/', gets a trailing '/' added, and may not contain "..", "//",
+ * '%', '\\' or control characters. Longest prefix first. */
+static int opt_static(lua_State *L, hm_config_t *c, char *err, size_t errlen)
+{
+    lua_getfield(L, -1, "static");
+    int rc = HM_OK;
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return HM_OK;
+    }
+    if (!lua_istable(L, -1)) {
+        snprintf(err, errlen, "config: static must be a table of { [\"/prefix/\"] = \"dir\" }");
+        lua_pop(L, 1);
+        return HM_EINVAL;
+    }
+    lua_pushnil(L);
+    while (rc == HM_OK && lua_next(L, -2) != 0) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING) {
+            snprintf(err, errlen, "config: static entries must be [\"/prefix/\"] = \"dir\" strings");
+            rc = HM_EINVAL;
+        } else if (c->nstatic >= HM_CONFIG_MAX_STATIC) {
+            snprintf(err, errlen, "config: static has more than %d entries", HM_CONFIG_MAX_STATIC);
+            rc = HM_EINVAL;
+        } else {
+            size_t n;
+            const char *k = lua_tolstring(L, -2, &n);
+            const char *v = lua_tostring(L, -1);
+            int bad = n == 0 || k[0] != '/' || n > 200 || strlen(k) != n || strstr(k, "..") ||
+                      strstr(k, "//") || strpbrk(k, "%\\?#") || v[0] == '\0';
+            for (size_t i = 0; !bad && i < n; i++)
+                bad = (unsigned char)k[i] < 0x21 || (unsigned char)k[i] == 0x7f;
+            if (bad) {
+                snprintf(err, errlen, "config: static[\"%.*s\"]: the prefix must be a plain path "
+                         "starting with '/' and the directory a non-empty string", (int)(n > 200 ? 200 : n), k);
+                rc = HM_EINVAL;
+            } else {
+                hm_static_mount_t *m = &c->statics[c->nstatic];
+                int slash = k[n - 1] == '/';
+                m->prefix = malloc(n + 2);
+                m->dir = hm_config_resolve(c->config_dir, v);
+                if (m->prefix)
+                    snprintf(m->prefix, n + 2, "%s%s", k, slash ? "" : "/");
+                c->nstatic++;
+                if (m->prefix == NULL || m->dir == NULL)
+                    rc = HM_ENOMEM;
+                for (size_t i = 0; rc == HM_OK && i + 1 < c->nstatic; i++)
+                    if (strcmp(c->statics[i].prefix, m->prefix) == 0) {
+                        snprintf(err, errlen, "config: static prefix %s given twice", m->prefix);
+                        rc = HM_EINVAL;
+                    }
+            }
+        }
+        lua_pop(L, 1);
+    }
+    if (rc != HM_OK)
+        lua_pop(L, 1); /* the key lua_next left */
+    lua_pop(L, 1);
+    /* longest prefix first, so "/ui/admin/" wins over "/ui/" */
+    for (size_t i = 1; i < c->nstatic; i++)
+        for (size_t j = i; j > 0 && strlen(c->statics[j].prefix) > strlen(c->statics[j - 1].prefix); j--) {
+            hm_static_mount_t t = c->statics[j];
+            c->statics[j] = c->statics[j - 1];
+            c->statics[j - 1] = t;
+        }
+    return rc;
+}
+/* ---- end static files ---------------------------------------------------- */
 
 int hm_config_from_lua(lua_State *L, int idx, const char *config_path, hm_config_t *c, char *err,
                        size_t errlen)
@@ -254,6 +326,8 @@ int hm_config_from_lua(lua_State *L, int idx, const char *config_path, hm_config
     c->npaths++;
     rc = opt_paths(L, "lua_path", c->config_dir, c->lua_path, &c->npaths, HM_CONFIG_MAX_PATHS - 1,
                    err, errlen);
+    if (rc == HM_OK)
+        rc = opt_static(L, c, err, errlen); /* static files (core/static.c) */
 out:
     lua_pop(L, 1);
     if (rc == HM_ENOMEM)
@@ -285,6 +359,10 @@ int hm_config_copy(hm_config_t *dst, const hm_config_t *src)
         dst->scripts[i] = dup_or_null(src->scripts[i], &rc);
     for (size_t i = 0; i < src->npaths; i++)
         dst->lua_path[i] = dup_or_null(src->lua_path[i], &rc);
+    for (size_t i = 0; i < src->nstatic; i++) { /* static files */
+        dst->statics[i].prefix = dup_or_null(src->statics[i].prefix, &rc);
+        dst->statics[i].dir = dup_or_null(src->statics[i].dir, &rc);
+    }
     if (rc != HM_OK)
         hm_config_free(dst);
     return rc;
@@ -302,5 +380,9 @@ void hm_config_free(hm_config_t *c)
         free(c->scripts[i]);
     for (size_t i = 0; i < c->npaths; i++)
         free(c->lua_path[i]);
+    for (size_t i = 0; i < c->nstatic; i++) { /* static files */
+        free(c->statics[i].prefix);
+        free(c->statics[i].dir);
+    }
     memset(c, 0, sizeof(*c));
 }

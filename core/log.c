@@ -46,15 +46,14 @@ int hm_log_is_secret_key(const char *key, size_t len)
         "signature", "authorization", "licensekey", "license_key", "cookie", "cvv",
         "card_number", "cardnumber",
     };
-    char low[64];
-    if (len >= sizeof(low))
-        len = sizeof(low) - 1;
-    for (size_t i = 0; i < len; i++)
-        low[i] = (char)tolower((unsigned char)key[i]);
-    low[len] = '\0';
-    for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++)
-        if (strstr(low, needles[i]))
-            return 1;
+    /* The whole key is searched: a secret word past any fixed prefix length
+     * must still be found (redaction fails closed). */
+    for (size_t i = 0; i < sizeof(needles) / sizeof(needles[0]); i++) {
+        size_t n = strlen(needles[i]);
+        for (size_t at = 0; at + n <= len; at++)
+            if (strncasecmp(key + at, needles[i], n) == 0)
+                return 1;
+    }
     return 0;
 }
 

@@ -61,6 +61,12 @@ static int split_pattern(route_t *rt)
         return HM_ENOMEM;
     char *s = rt->names + 1;
     rt->nseg = 0;
+    if (*s == '\0') {
+        /* "/" itself: one empty literal segment, as a trailing slash gets */
+        rt->seg[rt->nseg].text = s;
+        rt->seg[rt->nseg].len = 0;
+        rt->nseg++;
+    }
     while (*s) {
         char *end = strchr(s, '/');
         size_t len = end ? (size_t)(end - s) : strlen(s);
@@ -139,11 +145,13 @@ int hm_router_add(hm_router_t *r, const char *method, const char *pattern, int h
 }
 
 /* Match one route against the path; returns a specificity score (higher is
- * better) or -1. Literal segments score 2, captures 1, a wildcard 0. */
-static int match_route(const route_t *rt, const char *path, size_t path_len, hm_route_match_t *m)
+ * better) or -1. Literal segments score 2, captures 1, a wildcard 0. Base-3
+ * digits over up to MAX_SEGMENTS + 2 places need 64 bits (3^34 < 2^63). */
+static long long match_route(const route_t *rt, const char *path, size_t path_len,
+                             hm_route_match_t *m)
 {
     const char *p = path + 1, *end = path + path_len;
-    int score = 1;
+    long long score = 1;
     size_t np = 0;
     if (path_len == 0 || path[0] != '/')
         return -1;
@@ -186,11 +194,12 @@ static int match_route(const route_t *rt, const char *path, size_t path_len, hm_
 int hm_router_match(const hm_router_t *r, const char *method, size_t method_len, const char *path,
                     size_t path_len, hm_route_match_t *m, char *allow, size_t allow_cap)
 {
-    int best = -1, path_matched = 0;
+    long long best = -1;
+    int path_matched = 0;
     const route_t *best_rt = NULL;
     for (size_t i = 0; i < r->n; i++) {
         const route_t *rt = &r->routes[i];
-        int score = match_route(rt, path, path_len, NULL);
+        long long score = match_route(rt, path, path_len, NULL);
         if (score < 0)
             continue;
         path_matched = 1;
