@@ -97,6 +97,25 @@ HM_TEST(bad_patterns)
     hm_router_free(r);
 }
 
-HM_TEST_MAIN(HM_TEST_ENTRY(literal_and_capture), HM_TEST_ENTRY(not_found_and_wrong_method),
+HM_TEST(root_and_deep_routes)
+{
+    hm_router_t *r = hm_router_new();
+    hm_route_match_t m;
+    HM_CHECK_INT(hm_router_add(r, "GET", "/", 1), HM_OK);
+    /* 24 segments: the specificity score needs more than 32 bits */
+    const char *lit = "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/x";
+    const char *cap = "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/{last}";
+    HM_CHECK_INT(hm_router_add(r, "GET", cap, 2), HM_OK);
+    HM_CHECK_INT(hm_router_add(r, "GET", lit, 3), HM_OK);
+    HM_CHECK_INT(match(r, "GET", "/", &m), HM_OK);
+    HM_CHECK_INT(m.handler, 1);
+    HM_CHECK_INT(match(r, "GET", lit, &m), HM_OK);
+    HM_CHECK_INT(m.handler, 3);   /* the literal route wins over the capture */
+    HM_CHECK_INT(match(r, "GET", "/a/b/c/d/e/f/g/h/i/j/k/l/m/n/o/p/q/r/s/t/u/v/w/y", &m), HM_OK);
+    HM_CHECK_INT(m.handler, 2);
+    hm_router_free(r);
+}
+
+HM_TEST_MAIN(HM_TEST_ENTRY(root_and_deep_routes), HM_TEST_ENTRY(literal_and_capture), HM_TEST_ENTRY(not_found_and_wrong_method),
              HM_TEST_ENTRY(head_uses_get_and_any_method), HM_TEST_ENTRY(wildcard),
              HM_TEST_ENTRY(bad_patterns))
