@@ -249,6 +249,8 @@ static int cb_message_begin(llhttp_t *p)
     c->state = ST_HEAD;
     c->req.start_ns = uv_hrtime();
     c->req.id[0] = '\0';
+    c->req.method = c->req.path = NULL;   /* set when the request is complete */
+    c->req.method_len = c->req.path_len = 0;
     hm_buf_reset(&c->url);
     hm_buf_reset(&c->hbuf);
     hm_buf_reset(&c->body);
@@ -735,11 +737,43 @@ static void write_raw(hm_conn_t *c, const char *data, size_t len)
     write_bufs(c, &b, 1);
 }
 
+/* One JSON line per response (config access_log = true): no query string,
+ * no headers, no body -- nothing that could carry credentials or a guest's
+ * personal data; the request id ties it to the script's own log lines. */
+static void access_log(hm_conn_t *c, int status, size_t bytes)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char peer[64] = "";
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)&ss, peer, sizeof(peer));
+        else if (ss.ss_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)&ss, peer, sizeof(peer));
+    }
+    const hm_request_t *r = &c->req;
+    double ms = r->start_ns ? (double)(uv_hrtime() - r->start_ns) / 1e6 : 0;
+    hm_buf_t b = HM_BUF_INIT;
+    int rc = hm_buf_printf(&b, "\"worker\":%d,\"rid\":", c->w->id);
+    rc |= hm_buf_json_str(&b, r->id, strlen(r->id));
+    rc |= hm_buf_puts(&b, ",\"method\":");
+    rc |= hm_buf_json_str(&b, r->method ? r->method : "", r->method ? r->method_len : 0);
+    rc |= hm_buf_puts(&b, ",\"path\":");
+    rc |= hm_buf_json_str(&b, r->path ? r->path : "", r->path ? r->path_len : 0);
+    rc |= hm_buf_printf(&b, ",\"status\":%d,\"bytes\":%zu,\"ms\":%.3f,\"peer\":\"%s\"", status,
+                        bytes, ms, peer);
+    if (rc == HM_OK)
+        hm_log_access(b.data, b.len);
+    hm_buf_free(&b);
+}
+
 void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                      const char *body, size_t body_len)
 {
     if (c->closing || c->state == ST_LINGER)
         return;
+    if (c->w->cfg->access_log)
+        access_log(c, status, body_len);
     c->task = NULL;
     int no_body = c->req.head || status == 204 || status == 304 || (status >= 100 && status < 200);
     if (c->draining)

@@ -57,17 +57,35 @@ int hm_log_is_secret_key(const char *key, size_t len)
     return 0;
 }
 
+static void timestamp(char *stamp, size_t cap)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(stamp, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(stamp + n, cap - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+}
+
+void hm_log_access(const char *fields_json, size_t len)
+{
+    char stamp[40];
+    timestamp(stamp, sizeof(stamp));
+    hm_buf_t line = HM_BUF_INIT;
+    if (hm_buf_printf(&line, "{\"ts\":\"%s\",\"type\":\"access\",", stamp) == 0 &&
+        hm_buf_append(&line, fields_json, len) == 0 && hm_buf_puts(&line, "}\n") == 0) {
+        ssize_t w = write(STDERR_FILENO, line.data, line.len);
+        (void)w;
+    }
+    hm_buf_free(&line);
+}
+
 void hm_log_fields(hm_log_level_t level, const char *fields_json, const char *fmt, ...)
 {
     if ((int)level < atomic_load(&log_level))
         return;
     char stamp[40];
-    struct timeval tv;
-    struct tm tm;
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(stamp + n, sizeof(stamp) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    timestamp(stamp, sizeof(stamp));
 
     hm_buf_t msg = HM_BUF_INIT, line = HM_BUF_INIT;
     va_list ap;

@@ -5,6 +5,7 @@
 return {
   listen = "127.0.0.1:8080",
   admin_token = "change-me",
+  access_log = true,
   lua_path = { "../scripts", "." },
 
   -- The client API (HotelByte-compatible), then the simulated suppliers.
@@ -24,6 +25,9 @@ return {
   -- Currency conversion for pricing.lua: the value of one unit in a common base.
   fx = { USD = 1, EUR = 1.08, AED = 0.2723, GBP = 1.27 },
   search_deadline_ms = 1000,
+
+  -- The web page (examples/web/): http://127.0.0.1:8080/ui/ and /ui/ops.
+  static = { ["/ui/"] = "web" },
 
   -- Client apps. limits (per appKey; HotelByte's defaults are 100 QPS overall,
   -- 10 for checkAvail/book, 50 for queryOrders): the demo allows more, for load tests.

@@ -27,5 +27,7 @@ void hm_log_fields(hm_log_level_t level, const char *fields_json, const char *fm
 /* True when a field name names a secret (password, token, secret, key, signature,
  * authorization, ...): its value must be logged as "[redacted]". */
 int hm_log_is_secret_key(const char *key, size_t len);
+/* One access-log line: {"ts":..,"type":"access",<fields_json>} (not level-filtered). */
+void hm_log_access(const char *fields_json, size_t len);
 
 #endif
