@@ -287,6 +287,15 @@ int hm_config_from_lua(lua_State *L, int idx, const char *config_path, hm_config
         if (rc != HM_OK)
             goto out;
     }
+    lua_getfield(L, -1, "access_log");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1)) {
+        lua_pop(L, 1);
+        snprintf(err, errlen, "config: access_log must be true or false");
+        rc = HM_EINVAL;
+        goto out;
+    }
+    c->access_log = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     size_t rto = c->redis_timeout_ms;
     if ((rc = opt_size(L, "", "redis_timeout_ms", 1, 60000, &rto, err, errlen)) != HM_OK)
         goto out;

@@ -14,6 +14,14 @@ struct lua_State;
 #define HM_CONFIG_MAX_SCRIPTS 128
 #define HM_CONFIG_MAX_PATHS 16
 
+/* ---- static files (core/static.c) ---------------------------------------- */
+#define HM_CONFIG_MAX_STATIC 8
+typedef struct {
+    char *prefix;        /* URL path prefix, starts and ends with '/' ("/ui/") */
+    char *dir;           /* absolute directory (resolved against config_dir) */
+} hm_static_mount_t;
+/* ---- end static files ---------------------------------------------------- */
+
 typedef struct {
     size_t max_connections;
     size_t max_header_bytes;
@@ -37,11 +45,15 @@ typedef struct {
     char *redis_host;    /* NULL: no Redis (L1 cache only, single node) */
     int redis_port;
     unsigned redis_timeout_ms;  /* a Redis call slower than this counts as a miss */
+    int access_log;      /* access_log = true: one JSON line per response on stderr */
     hm_limits_t limits;
     size_t nscripts;
     char *scripts[HM_CONFIG_MAX_SCRIPTS];     /* absolute paths */
     size_t npaths;
     char *lua_path[HM_CONFIG_MAX_PATHS];      /* absolute dirs scripts may require from */
+    /* static = { ["/ui/"] = "web" }: longest prefix first (core/static.c) */
+    size_t nstatic;
+    hm_static_mount_t statics[HM_CONFIG_MAX_STATIC];
 } hm_config_t;
 
 void hm_config_defaults(hm_config_t *c);
