@@ -15,6 +15,7 @@
 #include "hotelmux/lua_time.h"
 #include "hotelmux/lua_timer.h"
 #include "hotelmux/lua_xml.h"
+#include "hotelmux/static.h" /* static files */
 #include "hotelmux/worker.h"
 
 #include <lauxlib.h>
@@ -293,6 +294,12 @@ static int vm_load(lua_State *L)
     lua_call(L, 0, 1);
     int cfg_idx = lua_gettop(L);
     if (hm_config_from_lua(L, cfg_idx, a->config_path, a->cfg, a->err, a->errlen) != HM_OK) {
+        lua_pushstring(L, a->err);
+        return lua_error(L);
+    }
+    /* static files (core/static.c): read once per generation, on the control
+     * thread, with worker 0's state; an error fails this load like a script's. */
+    if (vm->worker && vm->worker->id == 0 && hm_static_load(a->cfg, a->err, a->errlen) != HM_OK) {
         lua_pushstring(L, a->err);
         return lua_error(L);
     }

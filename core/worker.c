@@ -10,6 +10,7 @@
 #include "hotelmux/lua_handler.h"
 #include "hotelmux/metrics.h"
 #include "hotelmux/server.h"
+#include "hotelmux/static.h"
 #include "hotelmux/task.h"
 
 #include <arpa/inet.h>
@@ -330,6 +331,9 @@ void hm_worker_destroy(hm_worker_t *w)
 void hm_worker_dispatch(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
 {
     if (hm_admin_handle(w, c, req))
+        return;
+    /* static files (core/static.c, config `static`): before the script routes */
+    if (hm_static_handle(w, c, req))
         return;
     hm_lua_handler_run(w, c, req);
 }
