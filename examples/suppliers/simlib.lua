@@ -12,6 +12,20 @@ local data = require("data.dubai")
 local S = {}
 S.data = data
 
+-- Price overrides (POST /sim/NAME/_price): every simulator reads its rooms
+-- through data.rooms_of, so an override set here changes what the supplier
+-- quotes from the next request on (a "price changed" for rates already sold).
+local raw_rooms_of = data.rooms_of
+function data.rooms_of(supplier, hotel)
+  local rooms = raw_rooms_of(supplier, hotel)
+  local code = hotel.suppliers[supplier] and hotel.suppliers[supplier].code
+  for _, r in ipairs(rooms) do
+    local p = code and hm.shared.get("sim:" .. supplier .. ":price:" .. code .. ":" .. r.code)
+    if p then r.price = p end
+  end
+  return rooms
+end
+
 local function shared_json(key)
   local s = hm.shared.get(key)
   if not s then return nil end
@@ -50,6 +64,7 @@ end
 --   respond.throttle() / respond.error()  -> a handler result table
 -- Returns a response to send now, or nil to go on normally.
 function S.intercept(name, req, respond)
+  hm.shared.incr("sim:" .. name .. ":calls", 1, 0)
   local f = S.faults(name, req)
   local delay = f.latency_ms + (f.jitter_ms > 0 and math.random(0, f.jitter_ms) or 0)
   if delay > 0 then hm.sleep(delay / 1000) end
@@ -147,6 +162,26 @@ function S.control_routes(name)
     end
     hm.shared.set(inv_key(name, tostring(b.hotel), tostring(b.room)), b.count)
     return { json = { hotel = b.hotel, room = b.room, count = b.count } }
+  end)
+  -- {"hotel": code, "room": code, "price": "123.00"} sets the nightly price; "price": null restores it
+  hm.route("POST", base .. "/_price", function(req)
+    local ok, b = pcall(hm.json.decode, req.body or "")
+    if not ok or type(b) ~= "table" or not b.hotel or not b.room then
+      return { status = 400, json = { error = "need hotel, room, price" } }
+    end
+    local key = "sim:" .. name .. ":price:" .. tostring(b.hotel) .. ":" .. tostring(b.room)
+    if b.price == nil or b.price == hm.json.null then
+      hm.shared.delete(key)
+      return { json = { hotel = b.hotel, room = b.room, price = hm.json.null } }
+    end
+    local p = hm.money.norm(b.price)
+    if not p or hm.money.cmp(p, "0") <= 0 then return { status = 400, json = { error = "price must be > 0" } } end
+    hm.shared.set(key, p)
+    return { json = { hotel = b.hotel, room = b.room, price = p } }
+  end)
+  -- supplier API calls served (fault-injected ones included)
+  hm.route("GET", base .. "/_stats", function()
+    return { json = { calls = hm.shared.get("sim:" .. name .. ":calls") or 0 } }
   end)
   hm.route("POST", base .. "/_reset", function()
     for _, k in ipairs(hm.shared.keys("sim:" .. name .. ":", 100000)) do hm.shared.delete(k) end

@@ -275,12 +275,19 @@ function M.call(id, timeout_ms, fn)
   return nil, err, r.status
 end
 
--- Opaque ids: supplier .. "~" .. base64url(json)
-function M.encode_id(supplier, t) return supplier .. "~" .. b64(hm.json.encode(t)) end
+-- ratePkgId = supplier~base64url(json).mac: opaque to clients, and signed
+-- (HMAC with the ticket secret, 128 bits) so a client cannot edit the
+-- expected price or the supplier's rate key inside it.
+local function id_mac(body) return hm.crypto.hmac_sha256_hex(jwt_secret(), "ratepkg:" .. body):sub(1, 32) end
+function M.encode_id(supplier, t)
+  local body = supplier .. "~" .. b64(hm.json.encode(t))
+  return body .. "." .. id_mac(body)
+end
 function M.decode_id(s)
   if type(s) ~= "string" then return nil end
-  local sup, rest = s:match("^([%w_]+)~([%w_%-]+)$")
-  if not sup then return nil end
+  local body, mac = s:match("^([%w_]+~[%w_%-]+)%.(%x+)$")
+  if not body or not hm.crypto.equal(mac, id_mac(body)) then return nil end
+  local sup, rest = body:match("^([%w_]+)~([%w_%-]+)$")
   local raw = hm.crypto.base64url_decode(rest)
   if not raw then return nil end
   local ok, t = pcall(hm.json.decode, raw)

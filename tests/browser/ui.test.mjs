@@ -80,8 +80,9 @@ async function sim(name, what, body) {
   const r = await fetch(`${base}/sim/${name}/${what}`, { method: 'POST', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
   if (!r.ok) throw new Error(`sim ${name}/${what}: HTTP ${r.status}`);
 }
-const decodePkg = (id) => { const [sup, rest] = id.split('~'); return { sup, t: JSON.parse(Buffer.from(rest, 'base64url').toString()) }; };
-const encodePkg = (sup, t) => `${sup}~${Buffer.from(JSON.stringify(t)).toString('base64url')}`;
+// ratePkgId = supplier~base64url(json).mac: readable (the test looks up the
+// hotel and room in it), but signed, so it cannot be edited.
+const decodePkg = (id) => { const [sup, rest] = id.split('.')[0].split('~'); return { sup, t: JSON.parse(Buffer.from(rest, 'base64url').toString()) }; };
 function assert(cond, msg) { if (!cond) throw new Error('assertion failed: ' + msg); }
 
 let shotN = 0;
@@ -236,39 +237,29 @@ async function soldOut() {
 }
 
 async function priceChanged() {
-  // The sims have no price-drift control: the quote the page got is made
-  // stale instead (its ratePkgId's expected price and the shown price 10 %
-  // lower), so the live check finds the supplier's real price different.
+  // The supplier raises its price between the search and the select: the live
+  // check must say so, show both prices and ask before the booking form.
   const page = await newPage();
-  await page.route('**/api/search/hotelRates', async (route) => {
-    const res = await route.fetch();
-    const j = await res.json();
-    for (const room of j.data?.rooms || []) for (const rt of room.rates) {
-      if (rt.supplier !== SUP) continue;
-      const { sup, t } = decodePkg(rt.ratePkgId);
-      const lower = (Number(t.p) * 0.9).toFixed(2);
-      t.p = lower;
-      rt.ratePkgId = encodePkg(sup, t);
-      rt.totalRate.netRate = { ...rt.totalRate.netRate, amount: Number(lower), amountText: lower };
-    }
-    await route.fulfill({ response: res, json: j });
-  });
   await signInAndSearch(page);
   const offer = await openHotelWithOffer(page, SUP);
   assert(offer, `a hotel with a ${SUP} offer`);
+  const { t } = decodePkg(await offer.getAttribute('data-pkg'));
   const shown = (await offer.locator('[data-test=price]').textContent()).trim();
-  await offer.getByRole('button', { name: /Select/ }).click();
-  const msg = page.locator('[data-test=price-changed]');
-  await msg.waitFor({ timeout: 10000 });
-  const text = await msg.textContent();
-  const fresh = (await page.locator('[data-test=new-price]').textContent()).trim();
-  assert(text.includes(shown) && fresh !== shown, `old (${shown}) and new (${fresh}) price shown: ${text}`);
-  assert(!(await page.locator('[data-test=book-form]').isVisible()), 'asks before the booking form');
-  await shot(page, 'price-changed');
-  await page.locator('[data-test=accept-new-price]').click();
-  await page.locator('[data-test=book-form]').waitFor({ state: 'visible' });
-  assert((await page.getByRole('button', { name: /Book now/ }).textContent()).includes(fresh), 'book at the new price');
-  await shot(page, 'price-accepted');
+  await sim(SUP, '_price', { hotel: t.h, room: t.r, price: '999.00' });
+  try {
+    await offer.getByRole('button', { name: /Select/ }).click();
+    const msg = page.locator('[data-test=price-changed]');
+    await msg.waitFor({ timeout: 10000 });
+    const text = await msg.textContent();
+    const fresh = (await page.locator('[data-test=new-price]').textContent()).trim();
+    assert(text.includes(shown) && fresh !== shown, `old (${shown}) and new (${fresh}) price shown: ${text}`);
+    assert(!(await page.locator('[data-test=book-form]').isVisible()), 'asks before the booking form');
+    await shot(page, 'price-changed');
+    await page.locator('[data-test=accept-new-price]').click();
+    await page.locator('[data-test=book-form]').waitFor({ state: 'visible' });
+    assert((await page.getByRole('button', { name: /Book now/ }).textContent()).includes(fresh), 'book at the new price');
+    await shot(page, 'price-accepted');
+  } finally { await sim(SUP, '_price', { hotel: t.h, room: t.r, price: null }); }
   await page.context().close();
 }
 
