@@ -262,6 +262,25 @@ class TestSearch(ApiBase):
         self.assertEqual((status, j["code"]), (400, 100000400))
         self.assertIn("ratePkgId", j["msg"])
 
+    def test_edited_rate_package_is_refused(self):
+        """ratePkgId is signed: a client that lowers the expected price inside it is refused."""
+        import base64
+        s = READY[0]
+        hotel = SAMPLE[s][0]
+        j = self.rates(hotel)
+        pkg = rates_of(j, s)[0][1]["ratePkgId"]
+        body, mac = pkg.split(".")
+        sup, b64 = body.split("~")
+        t = json.loads(base64.urlsafe_b64decode(b64 + "=" * (-len(b64) % 4)))
+        t["p"] = "1.00"
+        forged = sup + "~" + base64.urlsafe_b64encode(json.dumps(t).encode()).decode().rstrip("=") + "." + mac
+        for bad in (forged, body, body + ".", pkg[:-1] + ("0" if pkg[-1] != "0" else "1")):
+            status, j = call(self.port, "/api/search/checkAvail", {"ratePkgId": bad}, self.tk)
+            self.assertEqual((status, j["code"]), (400, 100000400), bad)
+            self.assertIn("ratePkgId", j["msg"], bad)
+        status, j = call(self.port, "/api/search/checkAvail", {"ratePkgId": pkg}, self.tk)
+        self.assertEqual(j["code"], 0, j)
+
     def test_book_validation_names_the_field(self):
         self.need(READY[0] if READY else "hotelbeds")
         sup = READY[0]
