@@ -23,6 +23,12 @@ from decimal import Decimal, ROUND_HALF_UP
 import hmtest
 from hmtest import Server, request, run_tests, shared_path
 
+import atexit as _atexit
+import shutil as _shutil
+# every temporary file of this test lives here and goes at exit
+_TMPROOT = tempfile.mkdtemp(prefix="hm-connector-test-")
+_atexit.register(_shutil.rmtree, _TMPROOT, True)
+
 REPO = hmtest.SOURCE_DIR
 CONNECTOR = os.path.join(REPO, "scripts", "connectors", "agoda.lua")
 SIM = os.path.join(REPO, "examples", "suppliers", "agoda.lua")
@@ -38,7 +44,7 @@ def fixture(name):
 
 def replay(op, response_text=None, response_file=None, inp=None, config_text=None):
     """Run `hotelmux replay`; returns the decoded JSON it prints."""
-    tmp = tempfile.mkdtemp(prefix="agoda-replay-")
+    tmp = tempfile.mkdtemp(prefix="agoda-replay-", dir=_TMPROOT)
     args = [hmtest.BINARY, "replay", "--connector", CONNECTOR, "--op", op]
     if response_file is None:
         response_file = os.path.join(tmp, "response.json")

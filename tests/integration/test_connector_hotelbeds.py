@@ -17,6 +17,12 @@ import unittest
 import hmtest
 from hmtest import SOURCE_DIR, Server, request, run_tests
 
+import atexit as _atexit
+import shutil as _shutil
+# every temporary file of this test lives here and goes at exit
+_TMPROOT = tempfile.mkdtemp(prefix="hm-connector-test-")
+_atexit.register(_shutil.rmtree, _TMPROOT, True)
+
 # Server() starts the binary from a temp dir: a relative HM_BINARY must not depend on the cwd.
 hmtest.BINARY = BINARY = os.path.abspath(hmtest.BINARY)
 
@@ -47,7 +53,7 @@ REPLAY_CONFIG = """return { suppliers = { hotelbeds = {
 
 
 def replay(op, fixture, inp=None, response_path=None):
-    tmp = tempfile.mkdtemp(prefix="hb-replay-")
+    tmp = tempfile.mkdtemp(prefix="hb-replay-", dir=_TMPROOT)
     cfg = os.path.join(tmp, "config.lua")
     with open(cfg, "w") as f:
         f.write(REPLAY_CONFIG)
@@ -69,7 +75,7 @@ def replay(op, fixture, inp=None, response_path=None):
 
 def write_mock(status, headers, body):
     """A synthetic MockServer answer (for error shapes no capture has)."""
-    tmp = tempfile.mkdtemp(prefix="hb-mock-")
+    tmp = tempfile.mkdtemp(prefix="hb-mock-", dir=_TMPROOT)
     path = os.path.join(tmp, "mock.json")
     with open(path, "w") as f:
         json.dump({"httpResponse": {"statusCode": status, "headers": {k: [v] for k, v in headers.items()},
