@@ -211,12 +211,12 @@ class Reload(unittest.TestCase):
 class ConfigCheck(unittest.TestCase):
     def run_t(self, files):
         import tempfile
-        d = tempfile.mkdtemp(prefix="hmcheck-")
-        for name, text in files.items():
-            with open(os.path.join(d, name), "w") as f:
-                f.write(text)
-        p = subprocess.run([BINARY, "-t", "-c", os.path.join(d, "config.lua")],
-                           capture_output=True, text=True, timeout=20)
+        with tempfile.TemporaryDirectory(prefix="hmcheck-") as d:
+            for name, text in files.items():
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(text)
+            p = subprocess.run([BINARY, "-t", "-c", os.path.join(d, "config.lua")],
+                               capture_output=True, text=True, timeout=20)
         return p.returncode, p.stdout + p.stderr
 
     def test_good_config(self):
