@@ -16,6 +16,7 @@ non-zero when anything failed.
 import email.utils
 import http.client
 import json
+import atexit
 import os
 import re
 import select
@@ -81,6 +82,20 @@ def inject_workers(text, workers):
     raise ValueError("cannot inject workers into config (no `return {` / `return name`)")
 
 
+# Every server's temp dir; removed when the test process exits (unless
+# HM_KEEP_TMP), so tests that stop servers without cleanup() leave nothing.
+_TEMP_DIRS = []
+
+
+def _remove_temp_dirs():
+    if not os.environ.get("HM_KEEP_TMP"):
+        for d in _TEMP_DIRS:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_remove_temp_dirs)
+
+
 class Server:
     """Run hotelmux with a config written to a temp dir; stop it with SIGTERM on exit."""
 
@@ -115,6 +130,7 @@ class Server:
         if not os.path.isfile(BINARY) or not os.access(BINARY, os.X_OK):
             raise ServerError("hotelmux binary not found: %s (set HM_BINARY)" % BINARY)
         self.dir = tempfile.mkdtemp(prefix="hmtest-")
+        _TEMP_DIRS.append(self.dir)
         self.config_path = os.path.join(self.dir, "config.lua")
         with open(self.config_path, "w") as f:
             f.write(self.config_text)
