@@ -55,16 +55,6 @@ static shard_t shards[NSHARDS];
 static size_t total_budget;
 static int ready;
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h ^ (h >> 29);
-}
-
 int hm_cache_init(size_t budget_bytes)
 {
     total_budget = budget_bytes ? budget_bytes : (size_t)128 << 20;
@@ -201,7 +191,7 @@ int hm_cache_get(const char *key, size_t klen, double now, hm_cache_value_t *out
 {
     if (!ready)
         return HM_ENOENT;
-    uint64_t h = hash_bytes(key, klen);
+    uint64_t h = hm_hash64(key, klen);
     shard_t *s = shard_of(h);
     int rc = HM_ENOENT;
     pthread_mutex_lock(&s->lock);
@@ -240,7 +230,7 @@ int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, dou
         return HM_ESTATE;
     if (!(ttl > 0) || klen == 0 || klen > HM_CACHE_MAX_KEY || ntags > HM_CACHE_MAX_TAGS)
         return HM_EINVAL;
-    uint64_t h = hash_bytes(key, klen);
+    uint64_t h = hm_hash64(key, klen);
     shard_t *s = shard_of(h);
     size_t bytes = sizeof(entry_t) + klen + vlen + ENTRY_OVERHEAD;
     for (size_t i = 0; i < ntags; i++)
@@ -275,7 +265,7 @@ int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, dou
     }
     for (size_t i = 0; i < ntags; i++) {
         size_t tl = strlen(tags[i]);
-        tag_t *t = tag_find(s, tags[i], tl, hash_bytes(tags[i], tl), 1);
+        tag_t *t = tag_find(s, tags[i], tl, hm_hash64(tags[i], tl), 1);
         int dup = 0;
         for (int k = 0; k < e->ntags; k++)
             dup |= e->tags[k].tag == t;
@@ -307,7 +297,7 @@ int hm_cache_delete(const char *key, size_t klen)
 {
     if (!ready)
         return HM_ENOENT;
-    uint64_t h = hash_bytes(key, klen);
+    uint64_t h = hm_hash64(key, klen);
     shard_t *s = shard_of(h);
     pthread_mutex_lock(&s->lock);
     entry_t *e = entry_find(s, key, klen, h);
@@ -321,7 +311,7 @@ size_t hm_cache_invalidate_tag(const char *tag, size_t tlen)
 {
     if (!ready)
         return 0;
-    uint64_t h = hash_bytes(tag, tlen);
+    uint64_t h = hm_hash64(tag, tlen);
     size_t n = 0;
     for (int i = 0; i < NSHARDS; i++) {
         shard_t *s = &shards[i];

@@ -13,16 +13,6 @@
 #include <string.h>
 #include <strings.h>
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /* Push the form-decoded s[0..n) ('+' is a space, %XX a byte). */
 static void push_decoded(lua_State *L, const char *s, size_t n)
@@ -33,8 +23,8 @@ static void push_decoded(lua_State *L, const char *s, size_t n)
         int hi, lo;
         if (s[i] == '+') {
             luaL_addchar(&b, ' ');
-        } else if (s[i] == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-                   (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+        } else if (s[i] == '%' && i + 2 < n && (hi = hm_hexval((unsigned char)s[i + 1])) >= 0 &&
+                   (lo = hm_hexval((unsigned char)s[i + 2])) >= 0) {
             luaL_addchar(&b, (char)(hi * 16 + lo));
             i += 2;
         } else {

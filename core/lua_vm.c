@@ -365,32 +365,57 @@ static int vm_load_offline(lua_State *L)
     return 0;
 }
 
-int hm_vm_new_offline(char *const *dirs, size_t ndirs, hm_vm_t **out, char *err, size_t errlen)
+/* A vm with its state and router, one reference; NULL on allocation failure. */
+static hm_vm_t *vm_alloc(char *err, size_t errlen)
 {
     hm_vm_t *vm = calloc(1, sizeof(*vm));
-    if (vm == NULL || (vm->router = hm_router_new()) == NULL || (vm->L = luaL_newstate()) == NULL) {
-        snprintf(err, errlen, "out of memory creating a Lua state");
-        goto fail;
+    if (vm && (vm->router = hm_router_new()) != NULL && (vm->L = luaL_newstate()) != NULL) {
+        vm->refs = 1;
+        return vm;
     }
-    vm->refs = 1;
-    offline_args_t args = { vm, dirs, ndirs };
-    lua_pushcfunction(vm->L, vm_load_offline);
-    lua_pushlightuserdata(vm->L, &args);
-    if (lua_pcall(vm->L, 1, 0, 0) != 0) {
-        snprintf(err, errlen, "%s", lua_tostring(vm->L, -1));
-        goto fail;
-    }
-    atomic_fetch_add(&vms_live, 1);
-    *out = vm;
-    return HM_OK;
-fail:
     if (vm) {
-        if (vm->L)
-            lua_close(vm->L);
         hm_router_free(vm->router);
         free(vm);
     }
+    snprintf(err, errlen, "out of memory creating a Lua state");
+    return NULL;
+}
+
+/* Undo vm_alloc for a vm that never went live. */
+static void vm_discard(hm_vm_t *vm)
+{
+    lua_close(vm->L);
+    hm_router_free(vm->router);
+    free(vm);
+}
+
+/* Run loader(vm, args) under pcall; the message goes to err on failure. */
+static int vm_run_loader(hm_vm_t *vm, lua_CFunction loader, void *args, char *err, size_t errlen)
+{
+    lua_pushcfunction(vm->L, loader);
+    lua_pushlightuserdata(vm->L, args);
+    if (lua_pcall(vm->L, 1, 0, 0) == 0) {
+        lua_settop(vm->L, 0);
+        atomic_fetch_add(&vms_live, 1);
+        return HM_OK;
+    }
+    const char *msg = lua_tostring(vm->L, -1);
+    snprintf(err, errlen, "%s", msg ? msg : "(error object is not a string)");
     return HM_EINVAL;
+}
+
+int hm_vm_new_offline(char *const *dirs, size_t ndirs, hm_vm_t **out, char *err, size_t errlen)
+{
+    hm_vm_t *vm = vm_alloc(err, errlen);
+    if (vm == NULL)
+        return HM_ENOMEM;
+    offline_args_t args = { vm, dirs, ndirs };
+    if (vm_run_loader(vm, vm_load_offline, &args, err, errlen) != HM_OK) {
+        vm_discard(vm);
+        return HM_EINVAL;
+    }
+    *out = vm;
+    return HM_OK;
 }
 
 int hm_vm_new(const char *config_path, struct hm_worker_s *w, uint64_t generation, hm_vm_t **out,
@@ -400,35 +425,19 @@ int hm_vm_new(const char *config_path, struct hm_worker_s *w, uint64_t generatio
     hm_config_t *c = cfg ? cfg : &local;
     hm_config_defaults(c);
     err[0] = '\0';
-    hm_vm_t *vm = calloc(1, sizeof(*vm));
-    if (vm == NULL || (vm->router = hm_router_new()) == NULL || (vm->L = luaL_newstate()) == NULL) {
-        snprintf(err, errlen, "out of memory creating a Lua state");
-        goto fail;
-    }
+    hm_vm_t *vm = vm_alloc(err, errlen);
+    if (vm == NULL)
+        return HM_ENOMEM;
     vm->worker = w;
     vm->generation = generation;
-    vm->refs = 1;
     load_args_t args = { vm, config_path, c, err, errlen };
-    lua_pushcfunction(vm->L, vm_load);
-    lua_pushlightuserdata(vm->L, &args);
-    if (lua_pcall(vm->L, 1, 0, 0) != 0) {
-        const char *msg = lua_tostring(vm->L, -1);
-        snprintf(err, errlen, "%s", msg ? msg : "(error object is not a string)");
-        goto fail;
+    if (vm_run_loader(vm, vm_load, &args, err, errlen) != HM_OK) {
+        hm_config_free(c);
+        vm_discard(vm);
+        return HM_EINVAL;
     }
-    lua_settop(vm->L, 0);
-    atomic_fetch_add(&vms_live, 1);
     if (cfg == NULL)
         hm_config_free(&local);
     *out = vm;
     return HM_OK;
-fail:
-    hm_config_free(c);
-    if (vm) {
-        if (vm->L)
-            lua_close(vm->L);
-        hm_router_free(vm->router);
-        free(vm);
-    }
-    return HM_EINVAL;
 }

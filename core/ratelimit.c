@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hotelmux/common.h"
+
 #define NBUCKETS 4096
 #define MAX_KEYS 100000
 
@@ -19,16 +21,6 @@ typedef struct cell_s {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static cell_t *buckets[NBUCKETS];
 static size_t nkeys;
-
-static uint64_t hash_key(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
 
 /* Drop keys whose tat has passed: they are back to a full burst anyway. */
 static void sweep(double now)
@@ -55,7 +47,7 @@ int hm_ratelimit_take(const char *key, size_t klen, double rate, double burst, d
     if (!(burst >= 1))
         burst = 1;
     double T = 1.0 / rate, tolerance = (burst - 1) * T;
-    size_t b = hash_key(key, klen) % NBUCKETS;
+    size_t b = hm_hash64(key, klen) % NBUCKETS;
     pthread_mutex_lock(&lock);
     cell_t *c = buckets[b];
     while (c && !(c->klen == klen && memcmp(c->key, key, klen) == 0))

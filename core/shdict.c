@@ -37,16 +37,6 @@ static atomic_size_t used_bytes;
 static size_t budget;
 static int ready;
 
-static uint64_t hash_key(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)k[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 static size_t entry_bytes(const entry_t *e)
 {
     return sizeof(*e) + e->klen + 1 + (e->str ? e->len + 1 : 0) + ENTRY_OVERHEAD;
@@ -139,7 +129,7 @@ static void grow(shard_t *sh)
 
 int hm_shdict_get(const char *key, size_t klen, hm_shv_t *out)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hm_hash64(key, klen);
     shard_t *sh = shard_of(h);
     int rc = HM_OK;
     memset(out, 0, sizeof(*out));
@@ -166,7 +156,7 @@ int hm_shdict_get(const char *key, size_t klen, hm_shv_t *out)
 
 int hm_shdict_set(const char *key, size_t klen, const hm_shv_t *v, double ttl, int nx)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hm_hash64(key, klen);
     shard_t *sh = shard_of(h);
     entry_t **link = NULL;
     entry_t *ne = NULL;
@@ -228,7 +218,7 @@ int hm_shdict_set(const char *key, size_t klen, const hm_shv_t *v, double ttl, i
 int hm_shdict_incr(const char *key, size_t klen, double delta, const double *init,
                    const double *min, double *result)
 {
-    uint64_t h = hash_key(key, klen);
+    uint64_t h = hm_hash64(key, klen);
     shard_t *sh = shard_of(h);
     pthread_mutex_lock(&sh->lock);
     entry_t *e = find(sh, key, klen, h, NULL);

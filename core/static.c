@@ -117,16 +117,6 @@ static int cmp_file(const void *a, const void *b)
     return strcmp(((const sfile_t *)a)->rel, ((const sfile_t *)b)->rel);
 }
 
-static uint64_t fnv64(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
 typedef struct {
     sset_t *set;
     smount_t *m;
@@ -202,7 +192,7 @@ static int add_file(load_ctx_t *x, const char *real, const char *rel, size_t siz
     f->type = hm_static_content_type(rel);
     f->html = strncmp(f->type, "text/html", 9) == 0;
     snprintf(f->etag, sizeof(f->etag), "\"%zx-%016llx\"", size,
-             (unsigned long long)fnv64(f->data, size));
+             (unsigned long long)hm_hash64(f->data, size));
     m->nfiles++;
     s->nfiles++;
     s->bytes += size;
@@ -310,16 +300,6 @@ int hm_static_load(const hm_config_t *cfg, char *err, size_t errlen)
 
 /* ---- request path ---------------------------------------------------------- */
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 int hm_static_clean_path(const char *in, size_t n, char *out, size_t outlen)
 {
@@ -328,8 +308,8 @@ int hm_static_clean_path(const char *in, size_t n, char *out, size_t outlen)
         int ch = (unsigned char)in[i];
         if (ch == '%') {
             int hi, lo;
-            if (i + 2 >= n || (hi = hexval((unsigned char)in[i + 1])) < 0 ||
-                (lo = hexval((unsigned char)in[i + 2])) < 0)
+            if (i + 2 >= n || (hi = hm_hexval((unsigned char)in[i + 1])) < 0 ||
+                (lo = hm_hexval((unsigned char)in[i + 2])) < 0)
                 return -1;
             ch = hi * 16 + lo;
             if (ch == '/' || ch == '\\' || ch == '%')
