@@ -56,26 +56,42 @@ int hm_money_parse(const char *s, size_t len, int64_t *out)
 
 void hm_money_format(int64_t v, char *out, size_t cap)
 {
+    /* By hand, not snprintf: prices are formatted for every rate of every
+     * search, and printf's machinery showed in profiles. */
     uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    char frac[8];
-    snprintf(frac, sizeof(frac), "%06llu", (unsigned long long)(a % HM_MONEY_SCALE));
-    int keep = 6;
-    while (keep > 2 && frac[keep - 1] == '0')
-        keep--;
-    frac[keep] = '\0';
-    snprintf(out, cap, "%s%llu.%s", v < 0 ? "-" : "", (unsigned long long)(a / HM_MONEY_SCALE), frac);
+    char tmp[40], *p = tmp + sizeof(tmp);
+    uint64_t frac = a % HM_MONEY_SCALE, whole = a / HM_MONEY_SCALE;
+    int digits = 6;
+    while (digits > 2 && frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    for (int i = 0; i < digits; i++, frac /= 10)
+        *--p = (char)('0' + frac % 10);
+    *--p = '.';
+    do {
+        *--p = (char)('0' + whole % 10);
+        whole /= 10;
+    } while (whole);
+    if (v < 0)
+        *--p = '-';
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
 }
 
 /* Read an amount argument: a decimal string, or a number (supplier JSON). */
 static int to_units(lua_State *L, int idx, int64_t *out)
 {
     if (lua_type(L, idx) == LUA_TNUMBER) {
+        /* A supplier's JSON number: its nearest 10^-6 (what "%.6f" gives). */
         double d = lua_tonumber(L, idx);
         if (!isfinite(d) || fabs(d) > 9e12)
             return HM_EINVAL;
-        char buf[64];
-        snprintf(buf, sizeof(buf), "%.6f", d);
-        return hm_money_parse(buf, strlen(buf), out);
+        *out = (int64_t)llround(d * HM_MONEY_SCALE);
+        return HM_OK;
     }
     if (lua_type(L, idx) != LUA_TSTRING)
         return HM_EINVAL;

@@ -10,6 +10,7 @@
 #include "hotelmux/lua_limit.h"
 #include "hotelmux/lua_log.h"
 #include "hotelmux/lua_money.h"
+#include "hotelmux/lua_profile.h"
 #include "hotelmux/lua_sandbox.h"
 #include "hotelmux/lua_shared.h"
 #include "hotelmux/lua_time.h"
@@ -44,6 +45,7 @@ void hm_vm_release(hm_vm_t *vm)
 {
     if (--vm->refs > 0)
         return;
+    hm_lua_profile_finish(vm);
     lua_close(vm->L);
     hm_router_free(vm->router);
     free(vm->pool);
@@ -438,6 +440,7 @@ int hm_vm_new(const char *config_path, struct hm_worker_s *w, uint64_t generatio
     }
     if (cfg == NULL)
         hm_config_free(&local);
+    hm_lua_profile_maybe_start(vm);
     *out = vm;
     return HM_OK;
 }

@@ -12,25 +12,35 @@ local data = require("data.dubai")
 local S = {}
 S.data = data
 
+-- A JSON value kept in hm.shared, decoded once per change (it is read on
+-- every simulated request; decoding it each time showed in profiles).
+local memo = {}
+local function shared_json(key)
+  local s = hm.shared.get(key)
+  if not s then return nil end
+  local m = memo[key]
+  if m and m.s == s then return m.v end
+  local v = hm.json.decode(s)
+  memo[key] = { s = s, v = v }
+  return v
+end
+
 -- Price overrides (POST /sim/NAME/_price): every simulator reads its rooms
 -- through data.rooms_of, so an override set here changes what the supplier
 -- quotes from the next request on (a "price changed" for rates already sold).
 local raw_rooms_of = data.rooms_of
 function data.rooms_of(supplier, hotel)
   local rooms = raw_rooms_of(supplier, hotel)
+  local prices = shared_json("sim:" .. supplier .. ":prices")   -- { ["hotel:room"] = "123.00" }
   local code = hotel.suppliers[supplier] and hotel.suppliers[supplier].code
-  for _, r in ipairs(rooms) do
-    local p = code and hm.shared.get("sim:" .. supplier .. ":price:" .. code .. ":" .. r.code)
-    if p then r.price = p end
+  if prices and code then
+    for _, r in ipairs(rooms) do
+      r.price = prices[code .. ":" .. r.code] or r.price
+    end
   end
   return rooms
 end
 
-local function shared_json(key)
-  local s = hm.shared.get(key)
-  if not s then return nil end
-  return hm.json.decode(s)
-end
 
 local function config_faults(name)
   local sup = hm.config.suppliers and hm.config.suppliers[name]
@@ -169,15 +179,18 @@ function S.control_routes(name)
     if not ok or type(b) ~= "table" or not b.hotel or not b.room then
       return { status = 400, json = { error = "need hotel, room, price" } }
     end
-    local key = "sim:" .. name .. ":price:" .. tostring(b.hotel) .. ":" .. tostring(b.room)
-    if b.price == nil or b.price == hm.json.null then
-      hm.shared.delete(key)
-      return { json = { hotel = b.hotel, room = b.room, price = hm.json.null } }
+    local key, item = "sim:" .. name .. ":prices", tostring(b.hotel) .. ":" .. tostring(b.room)
+    local p = nil
+    if b.price ~= nil and b.price ~= hm.json.null then
+      p = hm.money.norm(b.price)
+      if not p or hm.money.cmp(p, "0") <= 0 then return { status = 400, json = { error = "price must be > 0" } } end
     end
-    local p = hm.money.norm(b.price)
-    if not p or hm.money.cmp(p, "0") <= 0 then return { status = 400, json = { error = "price must be > 0" } } end
-    hm.shared.set(key, p)
-    return { json = { hotel = b.hotel, room = b.room, price = p } }
+    -- read-modify-write of one small map; control calls come from tests, one at a time
+    local prices = {}
+    for k, v in pairs(shared_json(key) or {}) do prices[k] = v end
+    prices[item] = p
+    hm.shared.set(key, next(prices) and hm.json.encode(prices) or nil)
+    return { json = { hotel = b.hotel, room = b.room, price = p or hm.json.null } }
   end)
   -- supplier API calls served (fault-injected ones included)
   hm.route("GET", base .. "/_stats", function()

@@ -35,6 +35,7 @@ function M.arr(t) if t == nil or next(t) == nil then return EMPTY end return t e
 
 local function encode(env)
   local s = hm.json.encode(env)
+  if not s:find("hm-empty-array", 1, true) then return s end   -- the common case: no scan
   return (s:gsub('"\\u0001hm%-empty%-array\\u0001"', "[]"))
 end
 
