@@ -24,6 +24,7 @@
 #define WRITE_TIMEOUT_MS 30000
 #define READ_CHUNK 65536
 #define SHRINK_ABOVE 65536
+#define PIPELINE_BACKLOG (1024 * 1024)   /* unparsed input kept while answering */
 
 enum { ST_IDLE, ST_HEAD, ST_BODY, ST_HANDLING, ST_LINGER };
 
@@ -83,6 +84,20 @@ static uv_once_t settings_once = UV_ONCE_INIT;
 static void process_input(hm_conn_t *c);
 static void linger(hm_conn_t *c);
 static void read_start(hm_conn_t *c);
+static void read_stop(hm_conn_t *c);
+
+/* Decimal digits of v into out (no NUL); returns the length. */
+static size_t fmt_uint(char *out, unsigned long long v)
+{
+    char tmp[24], *p = tmp + sizeof(tmp);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    size_t n = (size_t)(tmp + sizeof(tmp) - p);
+    memcpy(out, p, n);
+    return n;
+}
 
 /* ---- status texts ---------------------------------------------------- */
 
@@ -202,8 +217,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (n < 0) {
-        /* EOF or error. Half-closed clients that wait for our answer are
-         * rare for an API; close. ENOBUFS means our buffer failed. */
+        /* A client may half-close after its request and still wait for the
+         * answer: finish it, then close. Otherwise EOF or an error closes;
+         * ENOBUFS means our buffer failed. */
+        if (n == UV_EOF && (c->state == ST_HANDLING || c->writes > 0)) {
+            c->keep_alive = 0;
+            read_stop(c);
+            return;
+        }
         hm_conn_close(c);
         return;
     }
@@ -551,9 +572,22 @@ static int build_request(hm_conn_t *c)
     const char *rid = find_header(c, "x-request-id");
     if (rid && request_id_ok(rid))
         snprintf(r->id, sizeof(r->id), "%s", rid);
-    else
-        snprintf(r->id, sizeof(r->id), "%s%llx", c->w->id_prefix,
-                 (unsigned long long)++c->w->next_request);
+    else {
+        /* worker prefix + a hex counter, by hand (every request gets one) */
+        size_t n = strlen(c->w->id_prefix);
+        memcpy(r->id, c->w->id_prefix, n);
+        char hex[20], *h = hex + sizeof(hex);
+        unsigned long long v = ++c->w->next_request;
+        do {
+            *--h = "0123456789abcdef"[v & 15];
+            v >>= 4;
+        } while (v);
+        size_t hl = (size_t)(hex + sizeof(hex) - h);
+        if (n + hl >= sizeof(r->id))
+            hl = sizeof(r->id) - 1 - n;
+        memcpy(r->id + n, h, hl);
+        r->id[n + hl] = '\0';
+    }
     return 0;
 }
 
@@ -617,12 +651,17 @@ static void process_input(hm_conn_t *c)
             c->keep_alive = 0;
         c->state = ST_HANDLING;
         uv_timer_stop(&c->timer);
-        read_stop(c);
         hm_worker_dispatch(c->w, c, &c->req);
     }
-    if (!c->closing && (c->state == ST_IDLE || c->state == ST_HEAD || c->state == ST_BODY) &&
-        c->writes == 0)
-        read_start(c);
+    /* Keep reading while a request is handled (no epoll_ctl per request):
+     * pipelined input waits in c->in, up to a bound; past it, stop reading
+     * until the backlog is parsed (backpressure on a client that only sends). */
+    if (!c->closing && c->state != ST_LINGER) {
+        if ((c->state == ST_HANDLING || c->writes > 0) && c->in.len > PIPELINE_BACKLOG)
+            read_stop(c);
+        else
+            read_start(c);
+    }
     c->in_process = 0;
 }
 
@@ -781,24 +820,37 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
     c->close_after_write = !c->keep_alive;
     hm_buf_t *o = &c->out;
     hm_buf_reset(o);
-    int rc = hm_buf_printf(o, "HTTP/1.1 %d %s\r\nServer: hotelmux\r\nDate: %s\r\n", status,
-                           hm_status_text(status), hm_worker_date(c->w));
-    if (status != 204 && status != 304)
-        rc |= hm_buf_printf(o, "Content-Length: %zu\r\n", body_len);
-    if (c->req.id[0])
-        rc |= hm_buf_printf(o, "X-Request-Id: %s\r\n", c->req.id);
+    /* Built with appends, not printf: this runs for every response. */
+    char num[24];
+    int rc = hm_buf_puts(o, "HTTP/1.1 ");
+    rc |= hm_buf_append(o, num, fmt_uint(num, (unsigned long long)status));
+    rc |= hm_buf_puts(o, " ");
+    rc |= hm_buf_puts(o, hm_status_text(status));
+    rc |= hm_buf_puts(o, "\r\nServer: hotelmux\r\nDate: ");
+    rc |= hm_buf_puts(o, hm_worker_date(c->w));
+    if (status != 204 && status != 304) {
+        rc |= hm_buf_puts(o, "\r\nContent-Length: ");
+        rc |= hm_buf_append(o, num, fmt_uint(num, body_len));
+    }
+    if (c->req.id[0]) {
+        rc |= hm_buf_puts(o, "\r\nX-Request-Id: ");
+        rc |= hm_buf_puts(o, c->req.id);
+    }
     if (!c->keep_alive)
-        rc |= hm_buf_puts(o, "Connection: close\r\n");
+        rc |= hm_buf_puts(o, "\r\nConnection: close");
     else if (c->req.http_minor == 0)
-        rc |= hm_buf_puts(o, "Connection: keep-alive\r\n");
+        rc |= hm_buf_puts(o, "\r\nConnection: keep-alive");
     for (size_t i = 0; i < nheaders; i++) {
         /* Header injection: a CR or LF in a name or value would let a script
          * split the response; such headers are dropped. */
         if (strpbrk(headers[i].name, "\r\n:") || strpbrk(headers[i].value, "\r\n"))
             continue;
-        rc |= hm_buf_printf(o, "%s: %s\r\n", headers[i].name, headers[i].value);
+        rc |= hm_buf_puts(o, "\r\n");
+        rc |= hm_buf_puts(o, headers[i].name);
+        rc |= hm_buf_puts(o, ": ");
+        rc |= hm_buf_puts(o, headers[i].value);
     }
-    rc |= hm_buf_puts(o, "\r\n");
+    rc |= hm_buf_puts(o, "\r\n\r\n");
     if (rc != 0) {
         hm_conn_close(c);
         return;
