@@ -414,8 +414,12 @@ static int supplier_has_webhooks(lua_State *L, const char *supplier)
                 lua_getfield(L, -1, "connector");
                 const char *mod = lua_tostring(L, -1);
                 if (cfg_yes && mod) {
-                    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
-                    lua_getfield(L, -1, mod);
+                    /* require it (under pcall): whether this worker loaded it
+                     * yet must not change the answer */
+                    lua_getglobal(L, "require");
+                    lua_pushstring(L, mod);
+                    if (lua_pcall(L, 1, 1, 0) != 0)
+                        lua_pushnil(L);
                     if (lua_istable(L, -1)) {
                         lua_getfield(L, -1, "features");
                         if (lua_istable(L, -1)) {

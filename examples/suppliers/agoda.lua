@@ -382,6 +382,15 @@ local function lite(_, body)
 end
 
 sim.control_routes(NAME)
+-- Webhooks (issue 4): sold-out rooms, price changes and new availability are
+-- pushed to the gateway when config.suppliers.agoda.webhooks is true (body
+-- format: connectors/agoda.lua M.webhook).
+local WH_TYPES = { sold_out = "ROOM_SOLD_OUT", price = "PRICE_CHANGED", available = "NEW_AVAILABILITY" }
+sim.on_change(NAME, function(kind, hotel, room)
+  sim.push_webhook(NAME, hm.json.encode({ events = { {
+    type = WH_TYPES[kind], propertyId = tonumber(hotel) or hotel, roomId = tonumber(room) or room } } }))
+end)
+
 route("/api/v4/property/availability", search)
 route("/api/v4/prebooking/precheck", precheck)
 route("/api/v4/booking/book", book)

@@ -239,6 +239,15 @@ local function booking_cancel(b)
 end
 
 sim.control_routes(NAME)
+-- Webhooks (issue 4): sold-out rooms, price changes and new availability are
+-- pushed to the gateway when config.suppliers.dida.webhooks is true (body
+-- format: connectors/dida.lua M.webhook).
+local WH_TYPES = { sold_out = "ROOM_SOLD_OUT", price = "PRICE_CHANGED", available = "NEW_AVAILABILITY" }
+sim.on_change(NAME, function(kind, hotel, room)
+  sim.push_webhook(NAME, hm.json.encode({ Events = { {
+    Type = WH_TYPES[kind], HotelID = tonumber(hotel) or hotel, RoomTypeID = tonumber(room) or room } } }))
+end)
+
 route("/api/rate/PriceSearch", price_search)
 route("/api/rate/PriceConfirm", price_confirm)
 route("/api/booking/HotelBookingConfirm", booking_confirm)

@@ -467,6 +467,15 @@ local function cancel_booking(req)
 end
 
 sim.control_routes(NAME)
+-- Webhooks (issue 4): sold-out rooms, price changes and new availability are
+-- pushed to the gateway when config.suppliers.hotelbeds.webhooks is true (body
+-- format: connectors/hotelbeds.lua M.webhook).
+local WH_TYPES = { sold_out = "ROOM_SOLD_OUT", price = "PRICE_CHANGED", available = "NEW_AVAILABILITY" }
+sim.on_change(NAME, function(kind, hotel, room)
+  sim.push_webhook(NAME, hm.json.encode({ events = { {
+    type = WH_TYPES[kind], hotelCode = tonumber(hotel) or hotel, roomCode = room } } }))
+end)
+
 route("GET", "/status", function() return ok({ status = "OK" }) end)
 route("POST", "/hotels", availability)
 route("POST", "/checkrates", checkrates)

@@ -108,11 +108,45 @@ end
 
 function S.take(name, hotel, room, n)
   local v = hm.shared.incr(inv_key(name, hotel, room), -(n or 1), S.initial(name, hotel, room), 0)
+  if v == 0 then S.changed(name, "sold_out", hotel, room) end
   return v ~= nil
 end
 
+-- Change hooks: a simulator that pushes webhooks registers
+-- S.on_change(name, fn(kind, hotel, room)), kind = "sold_out" | "available" |
+-- "price"; called on _inventory, _price and when a booking takes the last room.
+local hooks = {}
+function S.on_change(name, fn) hooks[name] = fn end
+function S.changed(name, kind, hotel, room)
+  local fn = hooks[name]
+  if fn then
+    local ok, err = pcall(fn, kind, tostring(hotel), tostring(room))
+    if not ok then hm.log.warn("sim change hook failed", { supplier = name, err = tostring(err) }) end
+  end
+end
+
 function S.give(name, hotel, room, n)
-  hm.shared.incr(inv_key(name, hotel, room), n or 1, S.initial(name, hotel, room))
+  local v = hm.shared.incr(inv_key(name, hotel, room), n or 1, S.initial(name, hotel, room))
+  if v and v > 0 and v <= (n or 1) then S.changed(name, "available", hotel, room) end
+end
+
+-- Push one webhook to the gateway (config.suppliers[name].webhook_url, else
+-- this server's /webhooks/NAME), signed with webhook_secret (lib/webhook.lua),
+-- from a timer so the request that caused it is not delayed. Only when
+-- config.suppliers[name].webhooks is true.
+function S.push_webhook(name, body)
+  local cfg = (hm.config.suppliers or {})[name] or {}
+  if cfg.webhooks ~= true or type(cfg.webhook_secret) ~= "string" then return false end
+  local url = cfg.webhook_url or (hm.self_url() .. "/webhooks/" .. name)
+  hm.timer.at(0, function()
+    local headers = require("lib.webhook").headers(cfg.webhook_secret, body)
+    local res, err = hm.http.request({ method = "POST", url = url, headers = headers, body = body, timeout_ms = 5000 })
+    hm.shared.incr("sim:" .. name .. ":webhooks", 1, 0)
+    if not res or res.status ~= 200 then
+      hm.log.warn("sim webhook not accepted", { supplier = name, status = res and res.status, err = err })
+    end
+  end)
+  return true
 end
 
 -- Bookings: stored as JSON under the supplier's booking reference.
@@ -170,7 +204,10 @@ function S.control_routes(name)
     if not ok or type(b) ~= "table" or not b.hotel or not b.room or type(b.count) ~= "number" then
       return { status = 400, json = { error = "need hotel, room, count" } }
     end
+    local before = S.left(name, tostring(b.hotel), tostring(b.room))
     hm.shared.set(inv_key(name, tostring(b.hotel), tostring(b.room)), b.count)
+    if b.count <= 0 and before > 0 then S.changed(name, "sold_out", b.hotel, b.room)
+    elseif b.count > 0 and before <= 0 then S.changed(name, "available", b.hotel, b.room) end
     return { json = { hotel = b.hotel, room = b.room, count = b.count } }
   end)
   -- {"hotel": code, "room": code, "price": "123.00"} sets the nightly price; "price": null restores it
@@ -190,11 +227,13 @@ function S.control_routes(name)
     for k, v in pairs(shared_json(key) or {}) do prices[k] = v end
     prices[item] = p
     hm.shared.set(key, next(prices) and hm.json.encode(prices) or nil)
+    S.changed(name, "price", b.hotel, b.room)
     return { json = { hotel = b.hotel, room = b.room, price = p or hm.json.null } }
   end)
   -- supplier API calls served (fault-injected ones included)
   hm.route("GET", base .. "/_stats", function()
-    return { json = { calls = hm.shared.get("sim:" .. name .. ":calls") or 0 } }
+    return { json = { calls = hm.shared.get("sim:" .. name .. ":calls") or 0,
+                      webhooks = hm.shared.get("sim:" .. name .. ":webhooks") or 0 } }
   end)
   hm.route("POST", base .. "/_reset", function()
     for _, k in ipairs(hm.shared.keys("sim:" .. name .. ":", 100000)) do hm.shared.delete(k) end

@@ -101,7 +101,7 @@ local function refundable_until(fees)
 end
 
 -- One HotelByte RoomRatePkg from a connector rate.
-function M.rate_pkg(sup, shotel, sroom, rate, stay, hotel)
+function M.rate_pkg(sup, shotel, sroom, rate, stay, hotel, fresh)
   local nrooms = #stay.rooms
   local price = rate.price or {}
   local norm = P.normalise(price, stay.currency, nrooms)
@@ -125,17 +125,279 @@ function M.rate_pkg(sup, shotel, sroom, rate, stay, hotel)
     checkIn = stay.check_in, checkOut = stay.check_out,
     allotment = rate.allotment,
     supplier = sup,
-    freshness = FRESH,
+    freshness = fresh or FRESH,
     _net = norm.net,
   }
 end
 
 local function money_lt(a, b) return money.cmp(a, b) < 0 end
+local function c_err(kind, msg) return C.err(kind, msg) end
 
--- Fan out one search; returns canonical hotel id -> { hotel, rooms = {roomTypeId -> Room} }, statuses.
+---------------------------------------------------------------------------
+-- The search cache (issue 4). A search is composed from one entry per
+-- (supplier, supplier hotel, stay, occupancy, currency, nationality): each
+-- supplier is asked only for the hotels it has no entry for (one call for
+-- all of them), and each hotel's answer is stored on its own, so a webhook
+-- about one hotel (tag "hotel:<supplier>:<code>", set by the core) drops only
+-- that hotel's entries. TTLs come from policies/ttl.lua, clamped by the core;
+-- the core refuses writes near check-in and everything on ARI paths.
+-- An entry stores {"v":1,"h":<the connector's hotel, or null = no availability>}.
+local CFG = hm.config or {}
+local CACHE_ON = CFG.search_cache ~= false
+-- Hotel time zone for the "< 3 h to check-in" rule (the demo world is Dubai).
+local UTC_OFFSET = tonumber(CFG.utc_offset_hours) or tonumber(H.destination.utc_offset_hours) or 4
+local LIVE_WINDOW = 3 * 3600
+-- Refresh-ahead: a hit with < 20 % of its TTL left, read >= N times, is
+-- refreshed in the background, at most refresh_ahead_per_s refreshes a second
+-- per node (0 disables it).
+local RA_RATE = tonumber(CFG.refresh_ahead_per_s) or 20
+local RA_MIN_READS = tonumber(CFG.refresh_ahead_min_reads) or 5
+local RA_FRACTION = 0.2
+-- Hotness (0..1) for the TTL policy: searches naming the hotel in the last
+-- ~2 minutes relative to hot_searches_per_min (a hotel searched that often
+-- or more is fully hot).
+local HOT_RPM = tonumber(CFG.hot_searches_per_min) or 600
+
+local function occ_key(rooms)
+  local parts = {}
+  for i, r in ipairs(rooms or {}) do
+    local kids = {}
+    for j, a in ipairs(r.children or {}) do kids[j] = tonumber(a) or 0 end
+    table.sort(kids)
+    parts[i] = tostring(r.adults or 2) .. (#kids > 0 and ("-" .. table.concat(kids, ".")) or "")
+  end
+  return table.concat(parts, "|")
+end
+
+function M.cache_key(sup, code, stay)
+  return table.concat({ "s1", sup, tostring(code), stay.check_in, stay.check_out, occ_key(stay.rooms),
+                        stay.currency, stay.nationality or "", stay.residency or stay.nationality or "" }, ":")
+end
+
+-- Rule 2 (DESIGN §5), mirrored here for reads: the core refuses to write an
+-- entry this close to check-in, and a search this close must not read one
+-- either (an entry written just before the window opened would still be alive).
+function M.live_only(stay)
+  local day = C.day(stay.check_in)
+  if not day then return true end
+  return day * 86400 + (12 - UTC_OFFSET) * 3600 - hm.time.now() < LIVE_WINDOW
+end
+
+-- A counter in hm.shared that lives `ttl` seconds from its first increment.
+local function bump(key, ttl)
+  hm.shared.add(key, 0, ttl)
+  return hm.shared.incr(key, 1)
+end
+
+local function note_searched(hotels)
+  local m = math.floor(hm.time.now() / 60)
+  for _, h in ipairs(hotels) do bump("hot:" .. m .. ":" .. h.id, 130) end
+end
+
+local function hotness(hid)
+  if not hid then return 0 end
+  local m = math.floor(hm.time.now() / 60)
+  local n = (hm.shared.get("hot:" .. m .. ":" .. hid) or 0) + (hm.shared.get("hot:" .. (m - 1) .. ":" .. hid) or 0)
+  return math.min(1, n / (2 * HOT_RPM))
+end
+
+local function stat(name, n) hm.shared.incr("cache:stat:" .. name, n or 1, 0) end
+M.cache_stat = stat
+
+local function search_q(codes, stay)
+  return { hotel_ids = codes, check_in = stay.check_in, check_out = stay.check_out, nights = stay.nights,
+           rooms = stay.rooms, currency = stay.currency, nationality = stay.nationality,
+           residency = stay.residency }
+end
+
+local function canonical_id(sup, code)
+  local h = H.by_supplier[sup] and H.by_supplier[sup][tostring(code)]
+  return h and h.id
+end
+
+local function decode_entry(v)
+  local ok, e = pcall(hm.json.decode, v)
+  if not ok or type(e) ~= "table" or e.v ~= 1 then return nil end
+  if e.h == hm.json.null then e.h = nil end
+  return e
+end
+
+-- The connector's answer, split per requested hotel code (absent = nil).
+local function by_code(res)
+  local out = {}
+  for _, sh in ipairs(type(res) == "table" and res.hotels or {}) do
+    if type(sh) == "table" and sh.id ~= nil then out[tostring(sh.id)] = sh end
+  end
+  return out
+end
+
+-- Store one hotel's answer; returns the TTL the core allowed (nil = not cached).
+local function store_entry(sup, code, key, sh, stay)
+  local okj, val = pcall(hm.json.encode, { v = 1, h = sh or hm.json.null })
+  if not okj then return nil end
+  local ttl = hm.cache.set_search(key, val, {
+    supplier = sup, hotel_id = tostring(code), check_in = stay.check_in, nights = stay.nights,
+    hotness = hotness(canonical_id(sup, code)), utc_offset_hours = UTC_OFFSET })
+  return ttl, val
+end
+
+-- A live answer: ttlSeconds stays 0 (the API's contract for live data), even
+-- when the answer was also stored for later searches.
+local function live_fresh()
+  return FRESH
+end
+
+local function cache_fresh(meta)
+  return { source = "cache", ageSeconds = math.floor((meta.age or 0) + 0.5), ttlSeconds = math.floor((meta.ttl or 0) + 0.5),
+           referencePrice = true }
+end
+
+-- Background refresh of one hot entry (hm.timer.at: not on the client's time).
+local function refresh(sup, code, key, stay)
+  local ok, err = pcall(function()
+    local conn = A.connector(sup)
+    if not conn then return end
+    local tmo = A.timeout_ms(sup, conn)
+    stat("refresh_ahead")
+    local res = A.call(sup, tmo, function() return conn.search(A.ctx(sup, nil, tmo), search_q({ code }, stay)) end)
+    if res then store_entry(sup, code, key, by_code(res)[tostring(code)], stay) end
+  end)
+  if not ok then hm.log.warn("refresh-ahead failed", { supplier = sup, key = key, err = tostring(err) }) end
+  hm.shared.delete("ra:b:" .. key)
+end
+
+-- A hit: count the read; refresh ahead of expiry when the key is hot.
+local function maybe_refresh(sup, code, key, meta, stay)
+  if RA_RATE <= 0 or not (hm.timer and hm.timer.at) then return end
+  local ttl, age = meta.ttl or 0, meta.age or 0
+  local reads = bump("ra:n:" .. key, math.max(1, ttl))
+  if not reads or reads < RA_MIN_READS or ttl - age >= RA_FRACTION * ttl then return end
+  if not hm.shared.add("ra:b:" .. key, 1, 5) then return end   -- one refresh per key in flight
+  -- the budget: at most RA_RATE refreshes in any one-second window on this node
+  local used = bump("ra:w:" .. math.floor(hm.time.monotonic()), 2)
+  if not used or used > RA_RATE then
+    stat("refresh_ahead_dropped")
+    return     -- "ra:b" stays for its 5 s: a budget-starved key is not retried on every read
+  end
+  hm.timer.at(0, function() refresh(sup, code, key, stay) end)
+end
+
+-- Singleflight: concurrent misses for one key make one supplier call. The
+-- first request to miss takes "sf:l:<key>" (hm.shared.add: atomic across
+-- workers) and calls the supplier for all the keys it leads; the others wait
+-- for its result, which it hands over in "sf:v:<key>" (1 s; also when the
+-- policy would not cache it) or, on failure, "sf:e:<key>".
+-- NOTE: followers POLL hm.shared every 5 ms (hm.sleep(0.005)) until the
+-- leader is done or their supplier deadline passes; the lead may replace this
+-- with a C wake-up (a keyed wait/notify on the shared dict).
+local SF_POLL = 0.005
+
+local function release(key, val, failed)
+  if val then hm.shared.set("sf:v:" .. key, val, 1)
+  elseif failed then hm.shared.set("sf:e:" .. key, failed, 1) end
+  hm.shared.delete("sf:l:" .. key)
+end
+
+-- The job for one supplier: fetch the keys this request leads, then collect
+-- the ones other requests lead. Returns { items = {{sh, fresh}}, coalesced }.
+local function run_plan(plan, stay, req)
+  local items, coalesced = {}, 0
+  local deadline = hm.time.monotonic() + plan.tmo / 1000
+  if #plan.fetch > 0 then
+    local res, err = plan.conn.search(A.ctx(plan.sup, req, plan.tmo), search_q(plan.fetch, stay))
+    if not res then
+      for _, code in ipairs(plan.fetch) do
+        local key = plan.keys[code]
+        if key and plan.locks[key] then release(key, nil, "leader call failed"); plan.locks[key] = nil end
+      end
+      return nil, err
+    end
+    local got = by_code(res)
+    for _, code in ipairs(plan.fetch) do
+      local sh = got[tostring(code)]
+      local key = plan.keys[code]
+      local val
+      if key then
+        val = select(2, store_entry(plan.sup, code, key, sh, stay))
+        if plan.locks[key] then
+          if not val then val = select(2, pcall(hm.json.encode, { v = 1, h = sh or hm.json.null })) end
+          release(key, val); plan.locks[key] = nil
+        end
+      end
+      if sh then items[#items + 1] = { sh = sh, fresh = live_fresh() } end
+    end
+  end
+  for _, code in ipairs(plan.wait) do
+    local key = plan.keys[code]
+    while true do
+      local v = hm.shared.get("sf:v:" .. key)
+      if v then
+        local e = decode_entry(v)
+        if e and e.h then items[#items + 1] = { sh = e.h, fresh = live_fresh() } end
+        coalesced = coalesced + 1
+        break
+      end
+      local failed = hm.shared.get("sf:e:" .. key)
+      if failed then return nil, c_err("supplier", "coalesced search failed: " .. tostring(failed)) end
+      if not hm.shared.get("sf:l:" .. key) then
+        -- the leader finished and its hand-over expired: its entry is in the cache
+        local cv, meta = hm.cache.get(key)
+        local e = cv and decode_entry(cv)
+        if e then
+          if e.h then items[#items + 1] = { sh = e.h, fresh = cache_fresh(meta) } end
+          coalesced = coalesced + 1
+          break
+        end
+        return nil, c_err("supplier", "coalesced search: leader gave no result")
+      end
+      if hm.time.monotonic() >= deadline then return nil, c_err("timeout", "coalesced search: no result in time") end
+      hm.sleep(SF_POLL)
+    end
+  end
+  return { items = items, coalesced = coalesced }
+end
+
+-- Add one supplier's hotels (items = {{sh, fresh}}) to grouped.
+local function absorb(grouped, sup, items, stay, st)
+  for _, it in ipairs(items) do
+    local sh = it.sh
+    local hotel = H.by_supplier[sup] and H.by_supplier[sup][tostring(sh.id)]
+    if hotel then
+      st.hotelCount = st.hotelCount + 1
+      local g = grouped[hotel.id]
+      if not g then g = { hotel = hotel, rooms = {}, order = {} }; grouped[hotel.id] = g end
+      for _, sr in ipairs(sh.rooms or {}) do
+        local cid = canonical_room(hotel, sup, sr.id) or (sup .. ":" .. tostring(sr.id))
+        local room = g.rooms[cid]
+        if not room then
+          local cname = sr.name
+          for _, hr in ipairs(hotel.rooms or {}) do
+            if hr.id == cid then
+              -- a canonical room's name: the first supplier's spelling, in a stable order
+              for _, s2 in ipairs(A.supplier_ids()) do
+                if hr.suppliers[s2] then cname = hr.suppliers[s2].name; break end
+              end
+            end
+          end
+          room = { roomTypeId = cid, roomTypeName = { en = cname }, hotelId = hotel.id, rates = {} }
+          g.rooms[cid] = room
+          g.order[#g.order + 1] = cid
+        end
+        for _, rate in ipairs(sr.rates or {}) do
+          room.rates[#room.rates + 1] = M.rate_pkg(sup, sh, sr, rate, stay, hotel, it.fresh)
+        end
+      end
+    end
+  end
+end
+
+-- Fan out one search; returns canonical hotel id -> { hotel, rooms = {roomTypeId -> Room} },
+-- statuses, and the answer's overall freshness.
 function M.search(req, stay, hotels)
-  local jobs, sups = {}, {}
-  local statuses = {}
+  local jobs, plans = {}, {}
+  local statuses, done = {}, {}
+  local use_cache = CACHE_ON and not M.live_only(stay)
+  if use_cache then note_searched(hotels) end
   for _, sup in ipairs(A.supplier_ids()) do
     local codes = {}
     for _, h in ipairs(hotels) do
@@ -148,67 +410,104 @@ function M.search(req, stay, hotels)
                                     error = why }
       else
         local tmo = A.timeout_ms(sup, conn)
-        local q = { hotel_ids = codes, check_in = stay.check_in, check_out = stay.check_out, nights = stay.nights,
-                    rooms = stay.rooms, currency = stay.currency, nationality = stay.nationality,
-                    residency = stay.residency }
-        jobs[#jobs + 1] = A.job(sup, tmo, function() return conn.search(A.ctx(sup, req, tmo), q) end)
-        sups[#sups + 1] = sup
+        local plan = { sup = sup, conn = conn, tmo = tmo, fetch = {}, wait = {}, keys = {}, locks = {},
+                       cached = {}, hits = 0, misses = 0 }
+        if not use_cache then
+          plan.fetch = codes
+        else
+          for _, code in ipairs(codes) do
+            local key = M.cache_key(sup, code, stay)
+            local v, meta = hm.cache.get(key)
+            local e = v and decode_entry(v)
+            if e then
+              plan.hits = plan.hits + 1
+              if e.h then plan.cached[#plan.cached + 1] = { sh = e.h, fresh = cache_fresh(meta) } end
+              maybe_refresh(sup, code, key, meta, stay)
+            else
+              plan.misses = plan.misses + 1
+              plan.keys[code] = key
+              if hm.shared.add("sf:l:" .. key, 1, tmo / 1000 + 0.5) then
+                plan.locks[key] = true
+                plan.fetch[#plan.fetch + 1] = code
+              else
+                plan.wait[#plan.wait + 1] = code
+              end
+            end
+          end
+          if plan.hits > 0 then stat("hits", plan.hits) end
+          if plan.misses > 0 then stat("misses", plan.misses) end
+        end
+        if #plan.fetch > 0 or #plan.wait > 0 then
+          local job = A.job(sup, tmo, function() return run_plan(plan, stay, req) end)
+          -- only waiting for other requests' calls: no supplier call, so no guard (qps, breaker)
+          if #plan.fetch == 0 then job.supplier = nil end
+          jobs[#jobs + 1] = job
+          plans[#plans + 1] = plan
+        else
+          done[#done + 1] = plan
+        end
       end
     end
   end
   local deadline = tonumber(hm.config.search_deadline_ms) or 1000
   local results = #jobs > 0 and hm.fanout(jobs, { deadline_ms = deadline }) or {}
   local grouped = {}
+  local any_cache, max_age, min_ttl = false, 0, nil
+
+  local function finish(plan, st, items)
+    st.hotelCount = 0
+    if use_cache then st.cache = { hits = plan.hits, misses = plan.misses, coalesced = plan.coalesced or 0 } end
+    local all = {}
+    for _, it in ipairs(plan.cached) do all[#all + 1] = it end
+    for _, it in ipairs(items or {}) do all[#all + 1] = it end
+    local ok, perr = pcall(absorb, grouped, plan.sup, all, stay, st)
+    if not ok then
+      st.status, st.error = "error", "bad connector result: " .. tostring(perr)
+      hm.log.warn("connector result rejected", { supplier = plan.sup, err = tostring(perr) })
+    end
+    local cached = 0
+    for _, it in ipairs(all) do
+      if it.fresh.source == "cache" then
+        cached = cached + 1
+        any_cache = true
+        if it.fresh.ageSeconds > max_age then max_age = it.fresh.ageSeconds end
+        local left = it.fresh.ttlSeconds - it.fresh.ageSeconds
+        if not min_ttl or left < min_ttl then min_ttl = left end
+      end
+    end
+    st.freshness = (cached > 0 and cached == #all) and { source = "cache", referencePrice = true }
+                   or { source = "live", referencePrice = cached > 0 }
+    statuses[#statuses + 1] = st
+  end
+
+  for _, plan in ipairs(done) do
+    finish(plan, { supplier = plan.sup, status = "ok", latencyMs = 0 }, {})
+  end
   for i, r in ipairs(results) do
-    local sup = sups[i]
-    local st = { supplier = sup, status = r.status, latencyMs = math.floor((r.latency_ms or 0) + 0.5), hotelCount = 0 }
+    local plan = plans[i]
+    -- a job refused by the guard or cut at its deadline may still hold locks
+    for key in pairs(plan.locks) do release(key, nil, r.status ~= "ok" and r.status or "no result") end
+    plan.locks = {}
+    local st = { supplier = plan.sup, status = r.status, latencyMs = math.floor((r.latency_ms or 0) + 0.5) }
+    local items
     if r.status == "ok" and type(r.value) ~= "table" then
       st.status, st.error = "error", "connector returned no result"
     elseif r.status ~= "ok" then
       local e = r.err
       st.error = type(e) == "table" and (e.message or e.kind) or tostring(e or r.status)
     else
-      local ok, perr = pcall(function()
-        for _, sh in ipairs(r.value.hotels or {}) do
-          local hotel = H.by_supplier[sup] and H.by_supplier[sup][tostring(sh.id)]
-          if hotel then
-            st.hotelCount = st.hotelCount + 1
-            local g = grouped[hotel.id]
-            if not g then g = { hotel = hotel, rooms = {}, order = {} }; grouped[hotel.id] = g end
-            for _, sr in ipairs(sh.rooms or {}) do
-              local cid = canonical_room(hotel, sup, sr.id) or (sup .. ":" .. tostring(sr.id))
-              local room = g.rooms[cid]
-              if not room then
-                local cname = sr.name
-                for _, hr in ipairs(hotel.rooms or {}) do
-                  if hr.id == cid then
-                    -- a canonical room's name: the first supplier's spelling, in a stable order
-                    local first = A.supplier_ids()
-                    for _, s2 in ipairs(first) do
-                      if hr.suppliers[s2] then cname = hr.suppliers[s2].name; break end
-                    end
-                  end
-                end
-                room = { roomTypeId = cid, roomTypeName = { en = cname }, hotelId = hotel.id, rates = {} }
-                g.rooms[cid] = room
-                g.order[#g.order + 1] = cid
-              end
-              for _, rate in ipairs(sr.rates or {}) do
-                room.rates[#room.rates + 1] = M.rate_pkg(sup, sh, sr, rate, stay, hotel)
-              end
-            end
-          end
-        end
-      end)
-      if not ok then
-        st.status, st.error = "error", "bad connector result: " .. tostring(perr)
-        hm.log.warn("connector result rejected", { supplier = sup, err = tostring(perr) })
-      end
+      items = r.value.items
+      plan.coalesced = r.value.coalesced
+      if plan.coalesced and plan.coalesced > 0 then stat("coalesced", plan.coalesced) end
     end
-    statuses[#statuses + 1] = st
+    finish(plan, st, items)
   end
   table.sort(statuses, function(a, b) return a.supplier < b.supplier end)
-  return grouped, statuses
+  local fresh = FRESH
+  if any_cache then
+    fresh = { source = "cache", ageSeconds = max_age, ttlSeconds = math.max(0, min_ttl or 0), referencePrice = true }
+  end
+  return grouped, statuses, fresh
 end
 
 -- Build the HotelByte Hotel list from grouped results.
@@ -287,7 +586,7 @@ hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
   if size > 100 then A.raise(A.CODE.page_size, "pageSize exceeds 100") end
   local max_rates = A.int(body, "maxRatesPerHotel", nil, 0)
   local hotels = resolve_hotels(body)
-  local grouped, statuses = M.search(req, stay, hotels)
+  local grouped, statuses, fresh = M.search(req, stay, hotels)
   local list = build_hotels(grouped, stay, max_rates, desc)
   local total = #list
   local from = (page - 1) * size + 1
@@ -298,7 +597,7 @@ hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
     list = A.arr(pageList),
     basic = { destinationId = H.destination.id, sessionId = sid },
     total = total, hasMore = from + size - 1 < total, pageNum = page, pageSize = size,
-    suppliers = A.arr(statuses), freshness = FRESH,
+    suppliers = A.arr(statuses), freshness = fresh,
   }, { ["Session-Id"] = sid })
 end))
 
@@ -308,7 +607,7 @@ hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
   if not A.val(body.hotelId) and #A.list(body, "hotelIds") == 0 then A.param("hotelId", "required") end
   local hotels = resolve_hotels(body)
   if #hotels == 0 then A.raise(A.CODE.not_found, "hotel not found: " .. tostring(A.val(body.hotelId))) end
-  local grouped, statuses = M.search(req, stay, hotels)
+  local grouped, statuses, fresh = M.search(req, stay, hotels)
   local list = build_hotels(grouped, stay, A.int(body, "maxRatesPerHotel", nil, 0), desc)
   local h = list[1]
   return A.ok(req, {
@@ -317,7 +616,7 @@ hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
     minPrice = h and h.minPrice or hm.json.null,
     isAvailable = h and h.isAvailable or false,
     basic = { sessionId = A.val(body.sessionId) or session_id() },
-    suppliers = A.arr(statuses), freshness = FRESH,
+    suppliers = A.arr(statuses), freshness = fresh,
   })
 end))
 

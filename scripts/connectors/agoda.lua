@@ -30,7 +30,7 @@ local c = require("lib.connector")
 
 local M = {
   id = "agoda",
-  features = { webhooks = false, content = false },
+  features = { webhooks = true, content = false },   -- webhook(): lib/webhook.lua
   limits = { timeout_ms = 300, qps = 50 },
 }
 
@@ -596,6 +596,17 @@ function M.cancel(ctx, order)
       return t
     end)(),
   }
+end
+
+-- webhook(ctx, req): an inventory/price push. Agoda's affiliate API has no
+-- public push spec (SUPPLIERS.md), so the body is UNVERIFIED, in the camelCase
+-- of Agoda's Long Tail Search API: {"events":[{"type":"ROOM_SOLD_OUT"|"PRICE_CHANGED"|
+-- "NEW_AVAILABILITY","propertyId":249518,"roomId":1034}]}; signature headers:
+-- see lib/webhook.lua (X-Timestamp + X-Signature, HMAC-SHA256 with webhook_secret).
+function M.webhook(ctx, req)
+  return require("lib.webhook").events(ctx, req, function(doc) return doc.events end, function(ev)
+    return { type = ev.type, hotel_id = ev.propertyId, room_id = ev.roomId }
+  end)
 end
 
 return M

@@ -16,7 +16,7 @@ local money = hm.money
 
 local M = {
   id = "dida",
-  features = { webhooks = false, content = false },
+  features = { webhooks = true, content = false },   -- webhook(): lib/webhook.lua
   limits = { timeout_ms = 2000, qps = 30 },   -- Dida default QPS 30 (test id: 10) [DD1]
 }
 
@@ -449,6 +449,17 @@ function M.cancel(ctx, order)
   if st and st ~= "cancelled" then return nil, c.err("supplier", "dida: cancel answered status " .. st) end
   return { status = "cancelled", supplier_ref = tostring(c.val(ok.BookingID) or id),
            fee = { amount = money.round(money.norm(c.val(ok.Amount) or 0), 2), currency = c.val(ok.Currency) } }
+end
+
+-- webhook(ctx, req): Dida's inventory/price push. Dida publishes no push
+-- spec (SUPPLIERS.md), so the body follows Dida's own PascalCase style and is
+-- UNVERIFIED: {"Events":[{"Type":"ROOM_SOLD_OUT"|"PRICE_CHANGED"|"NEW_AVAILABILITY",
+-- "HotelID":15588,"RoomTypeID":401,"RatePlanID":"..."}]}; signature headers:
+-- see lib/webhook.lua (X-Timestamp + X-Signature, HMAC-SHA256 with webhook_secret).
+function M.webhook(ctx, req)
+  return require("lib.webhook").events(ctx, req, function(doc) return doc.Events end, function(ev)
+    return { type = ev.Type, hotel_id = ev.HotelID, room_id = ev.RoomTypeID, rate_id = ev.RatePlanID }
+  end)
 end
 
 return M

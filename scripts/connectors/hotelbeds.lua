@@ -16,7 +16,7 @@ local c = require("lib.connector")
 
 local M = {
   id = "hotelbeds",
-  features = { webhooks = false, content = false },
+  features = { webhooks = true, content = false },   -- webhook(): lib/webhook.lua
   limits = { timeout_ms = 300, qps = 50 },
 }
 
@@ -467,6 +467,18 @@ function M.cancel(ctx, order)
   local fee = val(hotel.cancellationAmount) or val(b.totalNet) or 0
   return { status = "cancelled", supplier_ref = val(b.reference), cancellation_ref = val(b.cancellationReference),
            fee = { amount = money(fee), currency = val(b.currency) or val(hotel.currency) } }
+end
+
+-- webhook(ctx, req): an inventory/price push. APItude has no public ARI push
+-- spec (SUPPLIERS.md), so the body is UNVERIFIED, in APItude's naming:
+-- {"events":[{"type":"ROOM_SOLD_OUT"|"PRICE_CHANGED"|"NEW_AVAILABILITY",
+-- "hotelCode":731321,"roomCode":"DBL.ST"}]}; signature headers: see
+-- lib/webhook.lua (X-Timestamp + X-Signature, HMAC-SHA256 with webhook_secret;
+-- not APItude's request X-Signature, which is SHA-256(key+secret+ts) without a body).
+function M.webhook(ctx, req)
+  return require("lib.webhook").events(ctx, req, function(doc) return doc.events end, function(ev)
+    return { type = ev.type, hotel_id = ev.hotelCode, room_id = ev.roomCode }
+  end)
 end
 
 return M

@@ -211,8 +211,12 @@ class TestSearch(ApiBase):
             best = max(best, len(sups))
             for room in h["rooms"]:
                 for r in room["rates"]:
-                    self.assertEqual(r["freshness"], {"source": "live", "ageSeconds": 0, "ttlSeconds": 0,
-                                                      "referencePrice": False})
+                    # earlier tests may have cached this stay (issue 4): a cached rate is a reference price
+                    if r["freshness"]["source"] == "cache":
+                        self.assertIs(r["freshness"]["referencePrice"], True, r["freshness"])
+                    else:
+                        self.assertEqual(r["freshness"], {"source": "live", "ageSeconds": 0, "ttlSeconds": 0,
+                                                          "referencePrice": False})
                     self.assertEqual(r["totalRate"]["netRate"]["currency"], "USD")
                     self.assertIsInstance(r["totalRate"]["netRate"]["amount"], (int, float))
         self.assertGreaterEqual(best, 3)
