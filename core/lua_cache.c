@@ -251,57 +251,116 @@ static int l2_get(lua_State *L, hm_vm_t *vm, const char *key, size_t klen)
     return -1;
 }
 
-void hm_lua_cache_on_invalidation(void *worker, const char *payload, size_t len)
-{
-    (void)worker;
-    /* "tag\tsent_ms\tnode" */
-    const char *tab = memchr(payload, '\t', len);
-    size_t tlen = tab ? (size_t)(tab - payload) : len;
-    unsigned long long node = 0;
-    double sent_ms = 0;
-    if (tab) {
-        sent_ms = strtod(tab + 1, NULL);
-        const char *tab2 = memchr(tab + 1, '\t', len - tlen - 1);
-        if (tab2)
-            node = strtoull(tab2 + 1, NULL, 16);
-    }
-    if (node == node_id())
-        return;   /* ours: L1 was cleared before publishing */
-    hm_cache_invalidate_tag(payload, tlen);
-    if (sent_ms > 0)
-        hm_series_observe(hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
-                                            "From a node publishing an invalidation to this node applying it", ""),
-                          0, hm_clock_now() - sent_ms / 1000.0);
-}
+/* ---- invalidation across nodes ----------------------------------------
+ * invalidate(tag) on node A: drop L1, then one Redis script drops the L2
+ * entries and PUBLISHes "tag\tsent_ms\tnode\tworker\tevent" to every node's
+ * subscriber; PUBLISH says how many subscribers got it (every node, A too).
+ * Each other node drops its L1 entries and PUBLISHes the event id back on
+ * A's per-worker ack channel; the invalidating task resumes when all have
+ * acknowledged (or after ACK_TIMEOUT_MS), so a webhook is answered after
+ * every node dropped its entries, as DESIGN §5 rule 4 asks. */
 
-typedef struct {
+#define ACK_TIMEOUT_MS 250
+
+typedef struct inv_wait_s {
     hm_task_t *task;
     hm_redis_op_t *op;
+    uv_timer_t timer;
+    int timer_on;
     size_t local;
+    unsigned long long event;
+    long long deleted, receivers, expected, acked;
+    struct inv_wait_s *prev, *next;
 } inv_wait_t;
+
+/* This worker's invalidations waiting for acks (each worker thread has its own). */
+static _Thread_local inv_wait_t *ack_waits;
+static _Thread_local unsigned long long next_event;
+
+void hm_lua_cache_ack_channel(char *out, size_t cap, int worker)
+{
+    snprintf(out, cap, HM_INVALIDATION_CHANNEL ":ack:%llx:%d", (unsigned long long)node_id(), worker);
+}
+
+static void inv_wait_closed(uv_handle_t *h) { free(h->data); }
+
+static void inv_unlink(inv_wait_t *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (ack_waits == w)
+        ack_waits = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
+
+/* Free w (its timer, if it has one, closes first). */
+static void inv_wait_free(inv_wait_t *w)
+{
+    inv_unlink(w);
+    if (w->timer_on) {
+        uv_timer_stop(&w->timer);
+        uv_close((uv_handle_t *)&w->timer, inv_wait_closed);
+    } else {
+        free(w);
+    }
+}
+
+static void inv_finish(inv_wait_t *w, const char *err)
+{
+    hm_task_t *t = w->task;
+    lua_State *co = t->co;
+    lua_pushinteger(co, (lua_Integer)w->local);
+    lua_createtable(co, 0, 6);
+    lua_pushboolean(co, err == NULL);
+    lua_setfield(co, -2, "published");
+    if (err) {
+        lua_pushstring(co, err);
+        lua_setfield(co, -2, "error");
+    } else {
+        lua_pushinteger(co, (lua_Integer)w->deleted);
+        lua_setfield(co, -2, "l2_deleted");
+        lua_pushinteger(co, (lua_Integer)w->receivers);
+        lua_setfield(co, -2, "receivers");
+        lua_pushinteger(co, (lua_Integer)w->expected);
+        lua_setfield(co, -2, "nodes_expected");
+        lua_pushinteger(co, (lua_Integer)w->acked);
+        lua_setfield(co, -2, "nodes_acked");
+    }
+    inv_wait_free(w);
+    hm_task_wake(t, 2);
+}
+
+static void on_ack_timeout(uv_timer_t *h)
+{
+    inv_wait_t *w = h->data;
+    inv_finish(w, NULL);   /* nodes_acked < nodes_expected tells the caller */
+}
 
 static void inv_done(void *data, redisReply *reply, const char *err)
 {
     inv_wait_t *w = data;
-    lua_State *co = w->task->co;
-    lua_pushinteger(co, (lua_Integer)w->local);
-    lua_createtable(co, 0, 3);
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        lua_pushinteger(co, reply->element[0]->integer);
-        lua_setfield(co, -2, "l2_deleted");
-        lua_pushinteger(co, reply->element[1]->integer);
-        lua_setfield(co, -2, "receivers");
-        lua_pushboolean(co, 1);
-        lua_setfield(co, -2, "published");
-    } else {
-        lua_pushboolean(co, 0);
-        lua_setfield(co, -2, "published");
-        lua_pushstring(co, err ? err : "unexpected reply");
-        lua_setfield(co, -2, "error");
+    w->op = NULL;
+    if (!(reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)) {
+        inv_finish(w, err ? err : "unexpected reply");
+        return;
     }
-    hm_task_t *t = w->task;
-    free(w);
-    hm_task_wake(t, 2);
+    w->deleted = reply->element[0]->integer;
+    w->receivers = reply->element[1]->integer;
+    w->expected = w->receivers > 0 ? w->receivers - 1 : 0;   /* every node but this one */
+    if (w->acked >= w->expected) {
+        inv_finish(w, NULL);
+        return;
+    }
+    hm_worker_t *wk = w->task->vm->worker;
+    if (uv_timer_init(&wk->loop, &w->timer) != 0) {
+        inv_finish(w, NULL);
+        return;
+    }
+    w->timer.data = w;
+    w->timer_on = 1;
+    uv_timer_start(&w->timer, on_ack_timeout, ACK_TIMEOUT_MS, 0);
 }
 
 static void inv_cancel(hm_task_t *t, void *data)
@@ -309,7 +368,58 @@ static void inv_cancel(hm_task_t *t, void *data)
     (void)t;
     inv_wait_t *w = data;
     hm_redis_cancel(w->op);
-    free(w);
+    inv_wait_free(w);
+}
+
+static void on_ack(const char *payload, size_t len)
+{
+    unsigned long long ev = strtoull(payload, NULL, 10);
+    (void)len;
+    for (inv_wait_t *w = ack_waits; w; w = w->next)
+        if (w->event == ev) {
+            /* acks can arrive before PUBLISH's own reply: count them anyway */
+            if (++w->acked >= w->expected && w->op == NULL)
+                inv_finish(w, NULL);
+            return;
+        }
+}
+
+void hm_lua_cache_on_invalidation(void *worker, const char *channel, const char *payload, size_t len)
+{
+    hm_worker_t *w = worker;
+    if (strcmp(channel, HM_INVALIDATION_CHANNEL) != 0) {
+        on_ack(payload, len);
+        return;
+    }
+    /* "tag\tsent_ms\tnode\tworker\tevent" */
+    const char *f[5] = { payload };
+    size_t nf = 1;
+    for (size_t i = 0; i < len && nf < 5; i++)
+        if (payload[i] == '\t')
+            f[nf++] = payload + i + 1;
+    size_t tlen = nf > 1 ? (size_t)(f[1] - payload - 1) : len;
+    unsigned long long node = nf > 2 ? strtoull(f[2], NULL, 16) : 0;
+    if (node == node_id())
+        return;   /* ours: L1 was cleared before publishing */
+    hm_cache_invalidate_tag(payload, tlen);
+    double sent_ms = nf > 1 ? strtod(f[1], NULL) : 0;
+    if (sent_ms > 0)
+        hm_series_observe(hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
+                                            "From a node publishing an invalidation to this node applying it", ""),
+                          0, hm_clock_now() - sent_ms / 1000.0);
+    if (nf < 5 || !w || !hm_redis_connected(w->redis))
+        return;
+    /* acknowledge to the publishing worker */
+    char chan[128], ev[32];
+    snprintf(chan, sizeof(chan), HM_INVALIDATION_CHANNEL ":ack:%llx:%d", node, atoi(f[3]));
+    size_t evlen = (size_t)(payload + len - f[4]);
+    if (evlen >= sizeof(ev))
+        return;
+    memcpy(ev, f[4], evlen);
+    ev[evlen] = '\0';
+    const char *argv[3] = { "PUBLISH", chan, ev };
+    size_t lens[3] = { 7, strlen(chan), evlen };
+    hm_redis_command(w->redis, 1000, l2_ignore, NULL, NULL, 3, argv, lens);
 }
 
 static int l_get(lua_State *L)
@@ -528,9 +638,10 @@ static int l_invalidate(lua_State *L)
     inv_wait_t *w = calloc(1, sizeof(*w));
     hm_buf_t tk = HM_BUF_INIT, payload = HM_BUF_INIT;
     int rc = w ? HM_OK : HM_ENOMEM;
+    unsigned long long event = ++next_event;
     rc |= hm_buf_printf(&tk, L2_TAG "%.*s", (int)len, tag);
-    rc |= hm_buf_printf(&payload, "%.*s\t%.0f\t%llx", (int)len, tag, hm_clock_now() * 1000.0,
-                        (unsigned long long)node_id());
+    rc |= hm_buf_printf(&payload, "%.*s\t%.0f\t%llx\t%d\t%llu", (int)len, tag, hm_clock_now() * 1000.0,
+                        (unsigned long long)node_id(), vm->worker->id, event);
     const char *argv[6] = { "EVAL", L2_INVALIDATE_SCRIPT, "1", tk.data, HM_INVALIDATION_CHANNEL,
                             payload.data };
     size_t lens[6] = { 4, sizeof(L2_INVALIDATE_SCRIPT) - 1, 1, tk.len, strlen(HM_INVALIDATION_CHANNEL),
@@ -538,6 +649,8 @@ static int l_invalidate(lua_State *L)
     if (rc == HM_OK) {
         w->task = t;
         w->local = local;
+        w->event = event;
+        w->expected = 1 << 30;   /* unknown until PUBLISH answers */
         /* Invalidation must not be cut short by the cache's read timeout. */
         rc = hm_redis_command(r, 2000, inv_done, w, &w->op, 6, argv, lens);
     }
@@ -553,6 +666,10 @@ static int l_invalidate(lua_State *L)
         lua_setfield(L, -2, "error");
         return 2;
     }
+    w->next = ack_waits;
+    if (ack_waits)
+        ack_waits->prev = w;
+    ack_waits = w;
     hm_task_suspend(t, inv_cancel, w);
     return lua_yield(L, 0);
 }

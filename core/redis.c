@@ -27,7 +27,7 @@ struct hm_redis_s {
     unsigned long reconnects;
     uv_timer_t reconnect;
     int open_handles;
-    char *channel;                 /* subscriber: the channel, else NULL */
+    char *channel;                 /* subscriber: its channels, space-separated; else NULL */
     hm_redis_message_cb on_message;
     void *msg_data;
 };
@@ -159,7 +159,8 @@ static void on_subscribe_reply(redisAsyncContext *ac, void *reply, void *privdat
     if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
         rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "message") == 0 &&
         rep->element[2]->type == REDIS_REPLY_STRING)
-        r->on_message(r->msg_data, rep->element[2]->str, rep->element[2]->len);
+        r->on_message(r->msg_data, rep->element[1]->str ? rep->element[1]->str : "",
+                      rep->element[2]->str, rep->element[2]->len);
 }
 
 static void on_connect(const redisAsyncContext *ac, int status)
@@ -176,8 +177,20 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     r->backoff_ms = 0;
     set_connected(r, 1);
-    if (r->channel)
-        redisAsyncCommand(r->ac, on_subscribe_reply, r, "SUBSCRIBE %s", r->channel);
+    if (r->channel) {
+        /* SUBSCRIBE ch1 ch2 ...: one reply callback serves every message */
+        const char *argv[9] = { "SUBSCRIBE" };
+        size_t lens[9] = { 9 };
+        int argc = 1;
+        for (char *p = r->channel; *p && argc < 9;) {
+            size_t n = strcspn(p, " ");
+            argv[argc] = p;
+            lens[argc++] = n;
+            p += n;
+            p += strspn(p, " ");
+        }
+        redisAsyncCommandArgv(r->ac, on_subscribe_reply, r, argc, argv, lens);
+    }
     hm_log(HM_LOG_INFO, "redis %s:%d connected%s", r->host, r->port, r->channel ? " (subscriber)" : "");
 }
 

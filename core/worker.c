@@ -254,10 +254,14 @@ int hm_worker_init(hm_worker_t *w, struct hm_server_s *s, int id, const hm_confi
     if (cfg->redis_host) {
         /* The L1 cache is per process: one subscriber per node is enough. */
         w->redis = hm_redis_new(&w->loop, cfg->redis_host, cfg->redis_port, id, NULL, NULL, NULL);
-        if (id == 0)
-            w->redis_sub = hm_redis_new(&w->loop, cfg->redis_host, cfg->redis_port, id,
-                                        HM_INVALIDATION_CHANNEL, hm_lua_cache_on_invalidation, w);
-        if (w->redis == NULL || (id == 0 && w->redis_sub == NULL)) {
+        /* Every worker hears the acks of its own invalidations; worker 0
+         * also receives the other nodes' invalidations for the node. */
+        char chans[256], ack[128];
+        hm_lua_cache_ack_channel(ack, sizeof(ack), id);
+        snprintf(chans, sizeof(chans), "%s%s%s", ack, id == 0 ? " " : "", id == 0 ? HM_INVALIDATION_CHANNEL : "");
+        w->redis_sub = hm_redis_new(&w->loop, cfg->redis_host, cfg->redis_port, id, chans,
+                                    hm_lua_cache_on_invalidation, w);
+        if (w->redis == NULL || w->redis_sub == NULL) {
             snprintf(err, errlen, "worker %d: out of memory creating the Redis client", id);
             return HM_ENOMEM;
         }

@@ -22,10 +22,14 @@
  * L1. A set writes both (L2 without waiting). invalidate(tag) drops the tag's
  * entries from L1 and L2 and publishes the tag on HM_INVALIDATION_CHANNEL,
  * returning once Redis has accepted it; every node's subscriber drops its L1
- * entries for the tag. */
+ * entries for the tag and acknowledges; invalidate returns when every other
+ * node has (or after 250 ms: nodes_acked < nodes_expected says so). */
 #define HM_INVALIDATION_CHANNEL "hotelmux:invalidate"
 
 void hm_lua_cache_open(lua_State *L, hm_vm_t *vm);
-/* hm_redis_message_cb for the subscriber (worker 0). */
-void hm_lua_cache_on_invalidation(void *worker, const char *payload, size_t len);
+/* hm_redis_message_cb for each worker's subscriber: invalidations (worker 0)
+ * and acknowledgements of this worker's own invalidations. */
+void hm_lua_cache_on_invalidation(void *worker, const char *channel, const char *payload, size_t len);
+/* The channel on which other nodes acknowledge this worker's invalidations. */
+void hm_lua_cache_ack_channel(char *out, size_t cap, int worker);
 #endif

@@ -7,8 +7,8 @@
  * is dropped). A lost connection fails every pending command (err
  * "disconnected") and is re-established in the background with backoff.
  *
- * A subscriber connection (hm_redis_new with on_message) SUBSCRIBEs to one
- * channel and calls on_message for each message; it reconnects and
+ * A subscriber connection (hm_redis_new with on_message) SUBSCRIBEs to its
+ * channels (space-separated, at most 8) and calls on_message for each message; it reconnects and
  * resubscribes by itself. */
 #ifndef HM_REDIS_H
 #define HM_REDIS_H
@@ -22,7 +22,7 @@ typedef struct hm_redis_op_s hm_redis_op_t;
 
 /* reply is NULL on failure (err says why); both are valid only during the call. */
 typedef void (*hm_redis_cb)(void *data, struct redisReply *reply, const char *err);
-typedef void (*hm_redis_message_cb)(void *data, const char *payload, size_t len);
+typedef void (*hm_redis_message_cb)(void *data, const char *channel, const char *payload, size_t len);
 
 hm_redis_t *hm_redis_new(uv_loop_t *loop, const char *host, int port, int worker,
                          const char *channel, hm_redis_message_cb on_message, void *msg_data);

@@ -54,6 +54,8 @@ local function handle(req)
       info = info or {}
       r.action, r.dropped, r.published = "invalidated", n, info.published == true
       r.l2Deleted, r.receivers = info.l2_deleted, info.receivers
+      -- other nodes that confirmed dropping their entries before we answer
+      r.nodesExpected, r.nodesAcked = info.nodes_expected, info.nodes_acked
       r.ms = math.floor((hm.time.monotonic() - t0) * 1e6) / 1000
       dropped = dropped + (n or 0)
       if hm.config.redis and not info.published then unpublished = info.error or "not published" end

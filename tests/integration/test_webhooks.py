@@ -227,6 +227,8 @@ class TwoNodes(unittest.TestCase):
                 self.assertTrue(ev["published"], ev)
                 self.assertGreaterEqual(ev["receivers"], 2, ev)      # both nodes' subscribers
                 self.assertGreaterEqual(ev["l2Deleted"], 1, ev)
+                # node B confirmed before A answered (DESIGN §5 rule 4)
+                self.assertEqual((ev["nodesExpected"], ev["nodesAcked"]), (1, 1), ev)
                 # poll node B until its entry is gone (the first miss re-caches it: stop there)
                 polls = 0
                 while True:
@@ -245,9 +247,9 @@ class TwoNodes(unittest.TestCase):
         if s_ and n_ and float(n_[0].split()[-1]) > 0:
             print("    node B's hotelmux_invalidation_delay_seconds (A publishes -> B applies): mean %.3f ms over %d"
                   % (float(s_[0].split()[-1]) / float(n_[0].split()[-1]) * 1000, int(float(n_[0].split()[-1]))))
-        # The bound we hold to (pub/sub delivery is asynchronous: usually B has
-        # dropped the entry before the first poll, i.e. before A's answer arrives).
-        self.assertLess(max(d for d, _p in delays), 500, delays)
+        # A answers only after B acknowledged dropping its entries, so B's very
+        # first search after A's answer misses.
+        self.assertEqual([p for _d, p in delays], [1] * len(delays), delays)
 
 
 if __name__ == "__main__":
