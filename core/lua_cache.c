@@ -89,14 +89,16 @@ static hm_redis_t *l2_of(hm_vm_t *vm)
     return w && hm_redis_connected(w->redis) ? w->redis : NULL;
 }
 
-static void count_l2(hm_vm_t *vm, const char *result)
+static void count_lookup(hm_vm_t *vm, const char *level, const char *result)
 {
     char labels[64];
-    snprintf(labels, sizeof(labels), "level=\"l2\",result=\"%s\"", result);
-    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_lookups_total",
-                                    "Cache lookups by level and result", labels),
+    snprintf(labels, sizeof(labels), "level=\"%s\",result=\"%s\"", level, result);
+    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_requests_total",
+                                    "Cache lookups by level and result (hit ratio per level)", labels),
                   worker_of(vm), 1);
 }
+
+static void count_l2(hm_vm_t *vm, const char *result) { count_lookup(vm, "l2", result); }
 
 static void l2_ignore(void *data, redisReply *reply, const char *err)
 {
@@ -433,6 +435,7 @@ static int l_get(lua_State *L)
     hm_cache_value_t v;
     double now = hm_clock_monotonic();
     int rc = hm_cache_get(key, klen, now, &v);
+    count_lookup(vm, "l1", rc == HM_OK ? "hit" : "miss");
     if (rc == HM_ENOENT && l2_get(L, vm, key, klen))
         return lua_yield(L, 0);
     if (rc != HM_OK)
@@ -603,6 +606,18 @@ static int l_set_search(lua_State *L)
     int valid = policy_ttl(L, 3, webhooks, &ttl);
     /* Rule 3: the core clamps whatever the policy said. */
     ttl = hm_ari_clamp_ttl(valid, ttl, webhooks);
+    {   /* the TTL distribution, in the seed's bands (latency buckets would not fit) */
+        static const double bands[] = { 0, 30, 60, 120, 180, 300 };
+        char labels[32];
+        size_t b = 0;
+        while (b + 1 < HM_ARRAY_SIZE(bands) && ttl > bands[b])
+            b++;
+        snprintf(labels, sizeof(labels), "upto=\"%.0f\"", bands[b]);
+        hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_ttl_total",
+                                        "Search entries by the TTL the core allowed (0 = not cached)",
+                                        labels),
+                      worker_of(vm), 1);
+    }
     if (ttl <= 0)
         return fail(L, "policy said do not cache");
     char t1[192], t2[96];

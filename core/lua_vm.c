@@ -9,6 +9,7 @@
 #include "hotelmux/lua_http.h"
 #include "hotelmux/lua_limit.h"
 #include "hotelmux/lua_log.h"
+#include "hotelmux/lua_metrics.h"
 #include "hotelmux/lua_money.h"
 #include "hotelmux/lua_profile.h"
 #include "hotelmux/lua_sandbox.h"
@@ -253,6 +254,7 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     hm_lua_cache_open(L, vm);
     lua_setfield(L, -2, "cache");
     hm_lua_limit_open(L, vm);
+    hm_lua_metrics_open(L, vm);
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, l_self_url, 1);
     lua_setfield(L, -2, "self_url");

@@ -201,7 +201,11 @@ local function hotness(hid)
   return math.min(1, n / (2 * HOT_RPM))
 end
 
-local function stat(name, n) hm.shared.incr("cache:stat:" .. name, n or 1, 0) end
+-- counters for /metrics (hotelmux_search_cache_total{event}) and for tests (hm.shared)
+local function stat(name, n)
+  hm.shared.incr("cache:stat:" .. name, n or 1, 0)
+  hm.metrics.counter("hotelmux_search_cache_total", { event = name }, n or 1)
+end
 M.cache_stat = stat
 
 local function search_q(codes, stay)

@@ -60,6 +60,8 @@ local function handle(req)
       dropped = dropped + (n or 0)
       if hm.config.redis and not info.published then unpublished = info.error or "not published" end
       hm.shared.incr("cache:stat:invalidations:" .. e.type, 1, 0)
+      hm.metrics.counter("hotelmux_invalidations_total", { supplier = sup, type = e.type })
+      hm.metrics.observe("hotelmux_invalidation_seconds", { supplier = sup }, hm.time.monotonic() - t0)
     elseif e.type == "NEW_AVAILABILITY" then
       r.action = "none"   -- waits for expiry
     else

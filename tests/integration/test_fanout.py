@@ -96,6 +96,15 @@ hm.route("GET", "/timer/{k}", function(req)
                     init = hm.shared.get("init:" .. hm.worker_id) } }
 end)
 
+hm.route("GET", "/metric", function(req)
+  hm.metrics.counter("hotelmux_test_events_total", { kind = req.args.kind, supplier = "x\"y" }, 2)
+  hm.metrics.gauge("hotelmux_test_level", nil, 7)
+  hm.metrics.observe("hotelmux_test_seconds", { op = "a" }, 0.003)
+  local ok, err = pcall(hm.metrics.counter, "not_ours_total", nil, 1)
+  local ok2, err2 = pcall(hm.metrics.gauge, "hotelmux_test_events_total", nil, 1)   -- another kind
+  return { json = { ok, tostring(err):match("start with hotelmux_") ~= nil, ok2 } }
+end)
+
 hm.route("GET", "/shared", function(req)
   local k = req.args.k
   local v = hm.shared.incr(k, -1, 3, 0)
@@ -176,6 +185,14 @@ class Fanout(unittest.TestCase):
         j = self.get("/timer/t1")
         self.assertEqual(j["v"], "fired")
         self.assertEqual(j["init"], 1)   # init_worker ran once on this worker's generation
+
+    def test_script_metrics(self):
+        self.assertEqual(self.get("/metric?kind=sold_out"), [False, True, False])
+        _, _, m = request(self.srv.port, "GET", "/metrics")
+        text = m.decode()
+        self.assertIn('hotelmux_test_events_total{kind="sold_out",supplier="x\\"y"} 2', text)
+        self.assertIn("hotelmux_test_level 7", text)
+        self.assertIn('hotelmux_test_seconds_count{op="a"} 1', text)
 
     def test_money(self):
         self.assertEqual(self.get("/money"),
