@@ -19,7 +19,7 @@ LIST=$(post /api/search/hotelList "{\"destinationName\":\"Dubai\",\"checkIn\":\"
 echo "$LIST" | field '"\n".join("%-14s %-40s from %s %s" % (h["id"], h["name"]["en"], h["minPrice"]["amountText"], h["minPrice"]["currency"]) for h in d["data"]["list"])'
 echo "suppliers: $(echo "$LIST" | field '", ".join("%s=%s(%sms)" % (s["supplier"], s["status"], s["latencyMs"]) for s in d["data"]["suppliers"])')"
 
-HOTEL=HM-DXB-0004   # Atlantis, The Palm: sold by all five suppliers under their own names
+HOTEL=HM-DXB-0004   # Atlantis, The Palm: sold by every supplier, each under its own names
 echo "== 3. hotelRates for $HOTEL: every supplier's offers, grouped by room"
 RATES=$(post /api/search/hotelRates "{\"hotelId\":\"$HOTEL\",\"checkIn\":\"$CI\",\"checkOut\":\"$CO\",\"currency\":\"USD\",\"roomOccupancies\":[{\"adultCount\":2}]}")
 echo "$RATES" | field '"\n".join("%-28s %-10s %-36s %9s %s" % (r["roomTypeName"]["en"][:28], x["supplier"], x["originalRoomNaming"]["name"][:36], x["totalRate"]["netRate"]["amountText"], x["board"]["boardId"]) for r in d["data"]["rooms"] for x in r["rates"])'
