@@ -12,5 +12,10 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   redis-server wrk valgrind >/dev/null
 # Browser end-to-end test (tests/browser): Debian's Chromium, node and npm;
 # playwright-core itself is installed by tests/browser/run.sh into its folder.
-$SUDO apt-get install -y -qq --no-install-recommends chromium nodejs npm >/dev/null
+# A machine may already have node with its own npm (e.g. NodeSource's
+# nodejs, which conflicts with Debian's npm package): only add what is missing.
+pkgs="chromium"
+command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+$SUDO apt-get install -y -qq --no-install-recommends $pkgs >/dev/null
 echo "hotelmux: dependencies installed"
