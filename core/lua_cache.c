@@ -98,7 +98,18 @@ static void count_lookup(hm_vm_t *vm, const char *level, const char *result)
                   worker_of(vm), 1);
 }
 
-static void count_l2(hm_vm_t *vm, const char *result) { count_lookup(vm, "l2", result); }
+/* Push a cache hit as get() returns it: value, {age, ttl, source}. */
+static void push_hit(lua_State *L, const char *data, size_t len, double age, double ttl, const char *source)
+{
+    lua_pushlstring(L, data, len);
+    lua_createtable(L, 0, 3);
+    lua_pushnumber(L, age > 0 ? age : 0);
+    lua_setfield(L, -2, "age");
+    lua_pushnumber(L, ttl);
+    lua_setfield(L, -2, "ttl");
+    lua_pushstring(L, source);
+    lua_setfield(L, -2, "source");
+}
 
 static void l2_ignore(void *data, redisReply *reply, const char *err)
 {
@@ -192,21 +203,14 @@ static void l2_got(void *data, redisReply *reply, const char *err)
                 hm_cache_set(w->key, w->klen, bar3 + 1, (size_t)(end - bar3 - 1), ttl, tags, ntags,
                              hm_clock_monotonic() - (age > 0 ? age : 0));
             }
-            count_l2(vm, "hit");
-            lua_pushlstring(co, bar3 + 1, (size_t)(end - bar3 - 1));
-            lua_createtable(co, 0, 3);
-            lua_pushnumber(co, age > 0 ? age : 0);
-            lua_setfield(co, -2, "age");
-            lua_pushnumber(co, ttl);
-            lua_setfield(co, -2, "ttl");
-            lua_pushliteral(co, "l2");
-            lua_setfield(co, -2, "source");
+            count_lookup(vm, "l2", "hit");
+            push_hit(co, bar3 + 1, (size_t)(end - bar3 - 1), age, ttl, "l2");
             l2_wait_free(w);
             hm_task_wake(t, 2);
             return;
         }
     }
-    count_l2(vm, err ? "error" : "miss");
+    count_lookup(vm, "l2", err ? "error" : "miss");
     lua_pushnil(co);
     lua_pushstring(co, "miss");
     l2_wait_free(w);
@@ -246,7 +250,7 @@ static int l2_get(lua_State *L, hm_vm_t *vm, const char *key, size_t klen)
     hm_buf_free(&k);
     if (rc != HM_OK) {
         l2_wait_free(w);
-        count_l2(vm, "error");
+        count_lookup(vm, "l2", "error");
         return 0;
     }
     hm_task_suspend(t, l2_cancel, w);
@@ -279,9 +283,14 @@ typedef struct inv_wait_s {
 static _Thread_local inv_wait_t *ack_waits;
 static _Thread_local unsigned long long next_event;
 
+static void ack_channel(char *out, size_t cap, unsigned long long node, int worker)
+{
+    snprintf(out, cap, HM_INVALIDATION_CHANNEL ":ack:%llx:%d", node, worker);
+}
+
 void hm_lua_cache_ack_channel(char *out, size_t cap, int worker)
 {
-    snprintf(out, cap, HM_INVALIDATION_CHANNEL ":ack:%llx:%d", (unsigned long long)node_id(), worker);
+    ack_channel(out, cap, (unsigned long long)node_id(), worker);
 }
 
 static void inv_wait_closed(uv_handle_t *h) { free(h->data); }
@@ -413,7 +422,7 @@ void hm_lua_cache_on_invalidation(void *worker, const char *channel, const char 
         return;
     /* acknowledge to the publishing worker */
     char chan[128], ev[32];
-    snprintf(chan, sizeof(chan), HM_INVALIDATION_CHANNEL ":ack:%llx:%d", node, atoi(f[3]));
+    ack_channel(chan, sizeof(chan), node, atoi(f[3]));
     size_t evlen = (size_t)(payload + len - f[4]);
     if (evlen >= sizeof(ev))
         return;
@@ -440,15 +449,8 @@ static int l_get(lua_State *L)
         return lua_yield(L, 0);
     if (rc != HM_OK)
         return fail(L, rc == HM_ENOENT ? "miss" : "no memory");
-    lua_pushlstring(L, v.data, v.len);
+    push_hit(L, v.data, v.len, now - v.stored_at, v.ttl, "l1");
     free(v.data);
-    lua_createtable(L, 0, 3);
-    lua_pushnumber(L, now - v.stored_at);
-    lua_setfield(L, -2, "age");
-    lua_pushnumber(L, v.ttl);
-    lua_setfield(L, -2, "ttl");
-    lua_pushliteral(L, "l1");
-    lua_setfield(L, -2, "source");
     return 2;
 }
 

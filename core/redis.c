@@ -24,7 +24,6 @@ struct hm_redis_s {
     atomic_int connected;    /* read by the control thread for /admin/status */
     int closing;
     unsigned backoff_ms;
-    unsigned long reconnects;
     uv_timer_t reconnect;
     int open_handles;
     char *channel;                 /* subscriber: its channels, space-separated; else NULL */
@@ -137,7 +136,6 @@ static void on_reconnect_closed(uv_handle_t *h)
 static void on_reconnect_timer(uv_timer_t *t)
 {
     hm_redis_t *r = t->data;
-    r->reconnects++;
     connect_now(r);
 }
 
@@ -329,7 +327,6 @@ void hm_redis_cancel(hm_redis_op_t *op)
 }
 
 int hm_redis_connected(const hm_redis_t *r) { return r && atomic_load(&((hm_redis_t *)r)->connected); }
-unsigned long hm_redis_reconnects(const hm_redis_t *r) { return r ? r->reconnects : 0; }
 
 void hm_redis_close(hm_redis_t *r)
 {

@@ -80,8 +80,6 @@ void hm_shdict_shutdown(void)
     ready = 0;
 }
 
-size_t hm_shdict_bytes(void) { return atomic_load(&used_bytes); }
-
 static shard_t *shard_of(uint64_t h) { return &shards[h % NSHARDS]; }
 
 /* Find a live entry (dropping it when expired); *link points at its link. */

@@ -35,7 +35,6 @@ int hm_redis_command(hm_redis_t *r, unsigned timeout_ms, hm_redis_cb cb, void *d
 void hm_redis_cancel(hm_redis_op_t *op);
 
 int hm_redis_connected(const hm_redis_t *r);
-unsigned long hm_redis_reconnects(const hm_redis_t *r);
 /* Disconnect and free (after the loop closes the handles). */
 void hm_redis_close(hm_redis_t *r);
 

@@ -39,6 +39,5 @@ int hm_shdict_incr(const char *key, size_t klen, double delta, const double *ini
  * the key list is taken first, so fn may use the store). */
 int hm_shdict_keys(const char *prefix, size_t max, void (*fn)(void *ud, const char *key, size_t len),
                    void *ud);
-size_t hm_shdict_bytes(void);
 
 #endif
