@@ -18,7 +18,7 @@ return {
     "suppliers/hotelbeds.lua",
     "suppliers/expedia.lua",
     "suppliers/agoda.lua",
-    -- "suppliers/derbysoft.lua",   -- the DerbySoft connector and simulator are not written yet
+    "suppliers/derbysoft.lua",
     "suppliers/dida.lua",
   },
 
@@ -55,10 +55,10 @@ return {
     agoda     = { connector = "connectors.agoda", base_url = "/sim/agoda",
                   site_id = "1812345", api_key = "ag-demo-key", timeout_ms = 300, qps = 200,
                   webhooks = true, webhook_secret = "ag-demo-webhook-secret" },
-    -- DerbySoft: connector and simulator not written yet (issue 3)
-    -- derbysoft = { connector = "connectors.derbysoft", base_url = "/sim/derbysoft",
-    --               token = "ds-demo-token", distributor_id = "HOTELMUX", supplier_id = "DEMOHOTELS",
-    --               timeout_ms = 300, qps = 200 },
+    -- DerbySoft stay dates are hotel-local: hotel_utc_offset is the demo hotels' zone.
+    derbysoft = { connector = "connectors.derbysoft", base_url = "/sim/derbysoft",
+                  token = "ds-demo-token", distributor_id = "HOTELMUX", supplier_id = "DEMOHOTELS",
+                  hotel_utc_offset = "+04:00", timeout_ms = 300, qps = 200 },
     dida      = { connector = "connectors.dida", base_url = "/sim/dida",
                   client_id = "DidaDemo", license_key = "dd-demo-license", timeout_ms = 300, qps = 200,
                   webhooks = true, webhook_secret = "dd-demo-webhook-secret" },

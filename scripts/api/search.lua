@@ -14,11 +14,12 @@ local M = {}
 
 local FRESH = { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice = false }
 
--- canonical room id of a supplier room code in a canonical hotel (nil if unmapped)
+-- The canonical room of a supplier room code in a canonical hotel, and that
+-- supplier's own entry for it ({code, name}); nil if unmapped.
 local function canonical_room(hotel, sup, code)
   for _, r in ipairs(hotel.rooms or {}) do
     local s = r.suppliers[sup]
-    if s and s.code == tostring(code) then return r.id end
+    if s and s.code == tostring(code) then return r.id, s end
   end
   return nil
 end
@@ -371,7 +372,11 @@ local function absorb(grouped, sup, items, stay, st)
       local g = grouped[hotel.id]
       if not g then g = { hotel = hotel, rooms = {}, order = {} }; grouped[hotel.id] = g end
       for _, sr in ipairs(sh.rooms or {}) do
-        local cid = canonical_room(hotel, sup, sr.id) or (sup .. ":" .. tostring(sr.id))
+        local cid, entry = canonical_room(hotel, sup, sr.id)
+        cid = cid or (sup .. ":" .. tostring(sr.id))
+        -- Some suppliers (DerbySoft) send room codes only; their names come
+        -- from the supplier's content feed, here the mapping table.
+        if sr.name == nil then sr.name = entry and entry.name or tostring(sr.id) end
         local room = g.rooms[cid]
         if not room then
           local cname = sr.name
