@@ -10,6 +10,7 @@
 #include "hotelmux/lua_limit.h"
 #include "hotelmux/lua_log.h"
 #include "hotelmux/lua_metrics.h"
+#include "hotelmux/lua_mapping.h"
 #include "hotelmux/lua_money.h"
 #include "hotelmux/lua_profile.h"
 #include "hotelmux/lua_sandbox.h"
@@ -247,6 +248,8 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     lua_setfield(L, -2, "shared");
     hm_lua_money_open(L);
     lua_setfield(L, -2, "money");
+    hm_lua_mapping_open(L);
+    lua_setfield(L, -2, "mapping");
     hm_lua_db_open(L, vm);
     lua_setfield(L, -2, "db");
     hm_lua_fanout_open(L, vm);

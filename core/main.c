@@ -4,6 +4,7 @@
 #include "hotelmux/clock.h"
 #include "hotelmux/common.h"
 #include "hotelmux/log.h"
+#include "hotelmux/mapcmd.h"
 #include "hotelmux/lua_xml.h"
 #include "hotelmux/metrics.h"
 #include "hotelmux/replay.h"
@@ -24,6 +25,8 @@ static void usage(FILE *out)
             "       hotelmux -t -c CONFIG                     check the config and its scripts\n"
             "       hotelmux replay --connector FILE --op OP --response FILE [...]\n"
             "                                                 run a connector on a saved answer\n"
+            "       hotelmux map \"ROOM A\" \"ROOM B\" | --best QUERIES CANDIDATES | --bench\n"
+            "                                                 explain / batch-match room names\n"
             "       hotelmux --help | --version\n"
             "\n"
             "  -c, --config FILE     Lua config file (returns a table)\n"
@@ -47,6 +50,8 @@ int main(int argc, char **argv)
         hm_shdict_shutdown();
         return rc;
     }
+    if (argc > 1 && strcmp(argv[1], "map") == 0)
+        return hm_mapcmd_main(argc - 2, argv + 2);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {

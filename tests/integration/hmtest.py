@@ -659,4 +659,8 @@ def run_tests(module_globals, verbosity=2):
     sys.stdout.flush()
     print(line)
     sys.stdout.flush()
-    sys.exit(1 if failed or result.testsRun == 0 else 0)
+    if failed or result.testsRun == 0:
+        sys.exit(1)
+    # Everything skipped (e.g. ../shared absent): 77 makes ctest report it as
+    # skipped, not passed.
+    sys.exit(77 if result.passed == 0 else 0)

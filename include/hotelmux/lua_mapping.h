@@ -1,0 +1,17 @@
+/* lua_mapping.h -- hm.mapping: room-name attributes and similarity for Lua
+ * (the model is core/roomname.c; the tunable rules are
+ * scripts/policies/mapping.lua).
+ *
+ *   hm.mapping.parse(name) -> { normalised=, tier={..}, unit={..}, beds={..},
+ *       bed_count=, bed_alt=, view={..}, partial_view=, tower=, accessible=,
+ *       smoking="yes"|"no"|nil, occupancy=, bedrooms=, sofa_bed=, rate_words={..} }
+ *   hm.mapping.score(a, b [, explain]) -> score 0..1 [, { tokens=, chars=,
+ *       similarity=, penalty=, conflicts={"bed_type", ...} }]
+ *   hm.mapping.best(query, candidates) -> index (1-based), score | nil
+ * Pure functions, no allocation in C beyond the result tables. */
+#ifndef HM_LUA_MAPPING_H
+#define HM_LUA_MAPPING_H
+#include <lua.h>
+/* Pushes the hm.mapping table. */
+void hm_lua_mapping_open(lua_State *L);
+#endif

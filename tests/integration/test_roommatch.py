@@ -1,0 +1,304 @@
+"""Room mapping measured on real labelled data (issue 5).
+
+Third-party data under HM_SHARED (default <repo>/../shared), never copied into
+the repo: data/roommatch/ (see its README). Without it every case SKIPS.
+
+What is learned from data, and on what it is evaluated:
+  * Expedia <-> Booking pair matching: nothing is fitted. The lexicon, the
+    attribute penalties and the weights in core/roomname.c are hand-set from
+    general hotel vocabulary; no rule names a pair, hotel, tower or brand of
+    the data. (Their author had read the README and the file while writing
+    them, so treat these numbers as development-set numbers, not a blind test.)
+  * GDS room categories: the averaged perceptron (hm_roomcat) is trained on
+    80 % of the rows and scored on the other 20 %, split by md5 of the room
+    text (the part after '|'), so no room text is on both sides; plus a 5-fold
+    cross-validation over the same md5 buckets.
+
+Metrics follow the README: top-1 over all distinct names of the other side
+(pooled), ties counted as an expectation; lenient gold = any partner of the
+identical query string, strict gold = the row's own partner. "Within hotel"
+uses blocks of 10 consecutive rows (the file gives no hotel ids; consecutive
+rows come in hotel blocks), candidates = the other side's distinct names in
+the block.
+"""
+import csv
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hmtest import BINARY, SOURCE_DIR, Server, request, run_tests, shared_path  # noqa: E402
+
+DATA = shared_path("data", "roommatch")
+BLOCK = 10
+
+# README baselines (char-3gram tf-idf, the best baseline, pooled top-1).
+BASE_103 = {"e2b_lenient": 0.786, "e2b_strict": 0.738, "b2e_lenient": 0.757, "b2e_strict": 0.718}
+BASE_85 = {"e2b": 0.812, "b2e_lenient": 0.741, "b2e_strict": 0.741}
+BASE_GDS = 0.841
+
+
+def read_pairs(path):
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    return [(r[0].strip(), r[1].strip()) for r in rows[1:] if len(r) >= 2]
+
+
+def score_matrix(queries, cands):
+    with tempfile.TemporaryDirectory() as d:
+        qp, cp = os.path.join(d, "q.txt"), os.path.join(d, "c.txt")
+        with open(qp, "w") as f:
+            f.write("".join(q + "\n" for q in queries))
+        with open(cp, "w") as f:
+            f.write("".join(c + "\n" for c in cands))
+        out = subprocess.run([BINARY, "map", "--matrix", qp, cp], check=True,
+                             stdout=subprocess.PIPE, universal_newlines=True).stdout
+    return [[float(x) for x in line.split("\t")] for line in out.splitlines()]
+
+
+def top1(pairs, direction, lenient):
+    """Expected top-1 accuracy (ties as expectation) over all rows of pairs."""
+    src = [p[direction] for p in pairs]
+    dst = [p[1 - direction] for p in pairs]
+    cands = sorted(set(dst))
+    queries = sorted(set(src))
+    m = dict(zip(queries, score_matrix(queries, cands)))
+    total = 0.0
+    for i, (q, g) in enumerate(zip(src, dst)):
+        gold = {dst[j] for j in range(len(src)) if src[j] == q} if lenient else {g}
+        row = m[q]
+        best = max(row)
+        tied = [cands[k] for k, s in enumerate(row) if s == best]
+        total += sum(1 for c in tied if c in gold) / len(tied)
+    return total / len(src)
+
+
+def within_blocks(pairs, direction, lenient):
+    n, acc = 0, 0.0
+    for s in range(0, len(pairs), BLOCK):
+        blk = pairs[s:s + BLOCK]
+        acc += top1(blk, direction, lenient) * len(blk)
+        n += len(blk)
+    return acc / n
+
+
+def report(title, got, base=None):
+    b = "" if base is None else "   (README char-3gram tf-idf baseline %.3f)" % base
+    print("  %-46s %.3f%s" % (title, got, b))
+    sys.stdout.flush()
+
+
+def gap(what, got, target):
+    if got < target:
+        print("  GAP: %s %.3f < issue target %.2f" % (what, got, target))
+        sys.stdout.flush()
+
+
+@unittest.skipIf(DATA is None, "shared data not present (HM_SHARED/data/roommatch): SKIPPED")
+class PairMatching(unittest.TestCase):
+    def test_levitate85(self):
+        pairs = read_pairs(os.path.join(DATA, "expedia_booking_levitate85", "hotel_rooms.csv"))
+        self.assertEqual(len(pairs), 85)
+        e2b = top1(pairs, 0, True)
+        b2e_l, b2e_s = top1(pairs, 1, True), top1(pairs, 1, False)
+        we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
+        print("\n85-pair set (levitate), pooled top-1 (84 candidates), no fitting:")
+        report("Expedia->Booking", e2b, BASE_85["e2b"])
+        report("Booking->Expedia lenient", b2e_l, BASE_85["b2e_lenient"])
+        report("Booking->Expedia strict", b2e_s, BASE_85["b2e_strict"])
+        report("within %d-row blocks Expedia->Booking" % BLOCK, we)
+        report("within %d-row blocks Booking->Expedia" % BLOCK, wb)
+        # Issue targets reached: asserted at the target.
+        self.assertGreaterEqual(round(e2b, 3), 0.900)     # target >= 0.90
+        self.assertGreaterEqual(round(we, 3), 0.950)      # target within-hotel >= 0.95
+        # Below target (GAP, reported in the issue): asserted at the reached
+        # number so a regression fails; the target is not loosened.
+        gap("85 within-hotel Booking->Expedia", wb, 0.95)
+        self.assertGreaterEqual(round(wb, 3), 0.918)
+        self.assertGreaterEqual(round(b2e_l, 3), 0.841)   # no target on this set
+        self.assertGreaterEqual(round(b2e_s, 3), 0.835)
+
+    def test_susanli103(self):
+        pairs = read_pairs(os.path.join(DATA, "expedia_booking_susanli", "room_type.csv"))
+        self.assertEqual(len(pairs), 103)
+        r = {"e2b_lenient": top1(pairs, 0, True), "e2b_strict": top1(pairs, 0, False),
+             "b2e_lenient": top1(pairs, 1, True), "b2e_strict": top1(pairs, 1, False)}
+        we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
+        print("\n103-pair set (Susan Li), pooled top-1 (94 candidates), no fitting:")
+        for k in ("e2b_lenient", "e2b_strict", "b2e_lenient", "b2e_strict"):
+            report(k.replace("e2b", "Expedia->Booking").replace("b2e", "Booking->Expedia")
+                   .replace("_", " "), r[k], BASE_103[k])
+        report("within %d-row blocks Expedia->Booking" % BLOCK, we)
+        report("within %d-row blocks Booking->Expedia" % BLOCK, wb)
+        self.assertGreaterEqual(round(r["e2b_lenient"], 3), 0.850)  # target >= 0.85: reached
+        self.assertGreaterEqual(round(we, 3), 0.950)                # target >= 0.95: reached
+        gap("103 pooled Booking->Expedia lenient", r["b2e_lenient"], 0.85)
+        self.assertGreaterEqual(round(r["b2e_lenient"], 3), 0.840)  # GAP: target 0.85
+        gap("103 within-hotel Booking->Expedia", wb, 0.95)
+        self.assertGreaterEqual(round(wb, 3), 0.922)                # GAP: target 0.95
+        self.assertGreaterEqual(round(r["e2b_strict"], 3), 0.801)
+        self.assertGreaterEqual(round(r["b2e_strict"], 3), 0.777)
+
+
+def md5_bucket(text, k):
+    return int(hashlib.md5(text.encode("utf-8")).hexdigest(), 16) % k
+
+
+@unittest.skipIf(DATA is None, "shared data not present (HM_SHARED/data/roommatch): SKIPPED")
+class GdsCategory(unittest.TestCase):
+    def load(self):
+        path = os.path.join(DATA, "gds_room_category_gri", "Product_Normalization_GRI.csv")
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))[1:]
+        out = []
+        for r in rows:
+            if len(r) < 2 or not r[1].strip():
+                continue
+            room = r[0].split("|", 1)[-1].replace("\t", " ").replace("\n", " ").strip()
+            out.append((room, r[1].strip()))
+        return out
+
+    def run_split(self, rows, is_test):
+        train = [r for r in rows if not is_test(r[0])]
+        test = [r for r in rows if is_test(r[0])]
+        with tempfile.TemporaryDirectory() as d:
+            tp, ep = os.path.join(d, "train.tsv"), os.path.join(d, "test.txt")
+            with open(tp, "w") as f:
+                f.write("".join("%s\t%s\n" % (lab, t) for t, lab in train))
+            with open(ep, "w") as f:
+                f.write("".join(t + "\n" for t, _ in test))
+            out = subprocess.run([BINARY, "map", "--classify", tp, ep], check=True,
+                                 stdout=subprocess.PIPE, universal_newlines=True).stdout.splitlines()
+        self.assertEqual(len(out), len(test))
+        ok = sum(1 for p, (_, lab) in zip(out, test) if p == lab)
+        return len(train), len(test), ok / len(test)
+
+    def test_category_heldout(self):
+        rows = self.load()
+        ntr, nte, acc = self.run_split(rows, lambda t: md5_bucket(t, 5) == 0)
+        print("\nGDS room category (35 classes), averaged perceptron on parsed attributes + tokens"
+              " + char 3-grams;\n  trained on %d rows, evaluated on %d held-out rows"
+              " (split by md5 of the room text):" % (ntr, nte))
+        report("held-out accuracy", acc, BASE_GDS)
+        cv = []
+        for k in range(5):
+            cv.append(self.run_split(rows, lambda t, k=k: md5_bucket(t, 5) == k)[2])
+        report("5-fold CV by room text, mean (min %.3f)" % min(cv), sum(cv) / len(cv))
+        self.assertGreaterEqual(acc, 0.90)                 # issue target >= 0.90: reached
+        self.assertGreaterEqual(sum(cv) / len(cv), 0.90)
+
+
+class BenchCommand(unittest.TestCase):
+    # The throughput itself is measured by tests/bench/bench_mapping.sh, not
+    # asserted here (timings in the suite would be flaky on a noisy machine).
+    def test_bench_runs(self):
+        out = subprocess.run([BINARY, "map", "--bench", "20000"], check=True,
+                             stdout=subprocess.PIPE, universal_newlines=True).stdout
+        pps = float(out.split("pairs/s")[0].split(":")[-1])
+        self.assertGreater(pps, 0)
+
+
+LUA_CONFIG = r'''
+return {
+  lua_path = { %s },
+  scripts = { "app.lua" },
+}
+''' % json.dumps(os.path.join(SOURCE_DIR, "scripts"))
+
+LUA_APP = r'''
+local mapping = require("policies.mapping")
+hm.route("POST", "/parse", function(req)
+  return { json = hm.mapping.parse(hm.json.decode(req.body).name) }
+end)
+hm.route("POST", "/score", function(req)
+  local b = hm.json.decode(req.body)
+  local s, ex = hm.mapping.score(b.a, b.b, true)
+  local i, bs = hm.mapping.best(b.a, b.cands or { b.b })
+  return { json = { score = s, explain = ex, best = i, best_score = bs } }
+end)
+hm.route("POST", "/group", function(req)
+  local b = hm.json.decode(req.body)
+  mapping.table = {}
+  if b.csv then mapping.load_table_csv(b.csv) end
+  local rooms = mapping.group(b.hotel, b.offers)
+  local out = {}
+  for i, r in ipairs(rooms) do
+    local prices = {}
+    for j, o in ipairs(r.offers) do prices[j] = o.price end
+    out[i] = { id = r.id, source = r.source, prices = prices, names = r.names }
+  end
+  return { json = { rooms = out, csv = mapping.to_csv(b.hotel, rooms) } }
+end)
+'''
+
+
+class LuaMapping(unittest.TestCase):
+    """hm.mapping and scripts/policies/mapping.lua inside a real worker."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(LUA_CONFIG, workers=1, extra_files={"app.lua": LUA_APP}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+        cls.srv.cleanup()
+
+    def post(self, path, body):
+        status, _h, data = request(self.srv.port, "POST", path, body=json.dumps(body),
+                                   headers={"Content-Type": "application/json"})
+        self.assertEqual(status, 200, data)
+        return json.loads(data.decode())
+
+    def test_parse(self):
+        a = self.post("/parse", {"name": "Deluxe Room, 2 Queen Beds, Ocean View (Non Refundable)"})
+        self.assertEqual(a["tier"], ["deluxe"])
+        self.assertEqual(a["beds"], ["queen"])
+        self.assertEqual(a["bed_count"], 2)
+        self.assertEqual(a["view"], ["sea"])
+        self.assertIn("non_refundable", a["rate_words"])
+
+    def test_score_and_best(self):
+        r = self.post("/score", {"a": "King Room with City View", "b": "Deluxe King - City View",
+                                 "cands": ["Twin Room", "Deluxe King - City View", "King Suite"]})
+        self.assertGreater(r["score"], 0.7)
+        self.assertEqual(r["best"], 2)
+        r = self.post("/score", {"a": "Twin Room", "b": "King Room"})
+        self.assertLess(r["score"], 0.35)
+        self.assertIn("bed_type", r["explain"]["conflicts"])
+
+    def test_group(self):
+        offers = [
+            {"supplier": "a", "room_id": "A1", "room_name": "King Room with City View", "price": "120.00"},
+            {"supplier": "b", "room_id": "B7", "room_name": "Deluxe King - City View", "price": "110.50"},
+            {"supplier": "c", "room_id": "C2", "room_name": "King Bed City View", "price": "130"},
+            {"supplier": "b", "room_id": "B8", "room_name": "Twin Room", "price": "90"},
+            {"supplier": "a", "room_id": "A2", "room_name": "Superior Twin", "price": "95"},
+            {"supplier": "c", "room_id": "C9", "room_name": "Mystery Loft", "price": "80"},
+        ]
+        r = self.post("/group", {"hotel": "H1", "offers": offers})
+        rooms = r["rooms"]
+        self.assertEqual(rooms[0]["prices"], ["80"])                     # cheapest room first
+        king = [x for x in rooms if "a" in x["names"] and x["names"]["a"].startswith("King")][0]
+        self.assertEqual(king["prices"], ["110.50", "120.00", "130"])    # merged, cheapest first
+        twin = [x for x in rooms if x["names"].get("b") == "Twin Room"][0]
+        self.assertIn("a", twin["names"])                                # Twin ~ Superior Twin
+        # the table wins over the model: it splits the two twin rooms the model
+        # merged, and names the king room (the model adds the other suppliers' offers)
+        csv_text = ("supplier,hotel_id,room,canonical_room_id\n"
+                    "c,H1,C2,KING-CV\nb,H1,B8,STD-TWIN\na,H1,Superior Twin,SUP-TWIN\n")
+        r = self.post("/group", {"hotel": "H1", "offers": offers, "csv": csv_text})
+        ids = {x["id"]: x for x in r["rooms"]}
+        self.assertEqual(ids["STD-TWIN"]["prices"], ["90"])
+        self.assertEqual(ids["SUP-TWIN"]["prices"], ["95"])
+        self.assertEqual(ids["KING-CV"]["prices"], ["110.50", "120.00", "130"])
+        self.assertEqual(ids["KING-CV"]["source"], "table")
+        self.assertIn("b,H1,B7,KING-CV", r["csv"])
+
+
+if __name__ == "__main__":
+    run_tests(globals())
