@@ -456,7 +456,11 @@ static int cb_headers_complete(llhttp_t *p)
             write_raw(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     }
     c->state = ST_BODY;
-    timer_set(c, lim->body_timeout_ms);
+    /* A request without a body completes in this same llhttp_execute call
+     * (and process_input then stops the timer): re-arming the timer for it
+     * would only cost a timer-heap remove + insert per request. */
+    if (chunked || (has_len && p->content_length > 0))
+        timer_set(c, lim->body_timeout_ms);
     return 0;
 }
 

@@ -69,7 +69,11 @@ void hm_lua_push_request(lua_State *L, const hm_request_t *req, const hm_route_m
     lua_setfield(L, -2, "args");
     lua_createtable(L, 0, (int)req->nheaders);
     for (size_t i = 0; i < req->nheaders; i++) {
-        lua_getfield(L, -1, req->headers[i].name);
+        /* The table is new and has no metatable: raw access, and the name is
+         * interned once (not once for the lookup and again for the store). */
+        lua_pushstring(L, req->headers[i].name);
+        lua_pushvalue(L, -1);
+        lua_rawget(L, -3);
         if (lua_isstring(L, -1)) {
             lua_pushliteral(L, ", ");
             lua_pushstring(L, req->headers[i].value);
@@ -78,7 +82,7 @@ void hm_lua_push_request(lua_State *L, const hm_request_t *req, const hm_route_m
             lua_pop(L, 1);
             lua_pushstring(L, req->headers[i].value);
         }
-        lua_setfield(L, -2, req->headers[i].name);
+        lua_rawset(L, -3);
     }
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, req->body, req->body_len);
@@ -247,7 +251,10 @@ void hm_lua_handler_run(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
      * reaches a handler without the mark. */
     t->ari = hm_ari_path(req->path, req->path_len) || hm_ari_path(m.pattern, strlen(m.pattern));
     t->start_ns = req->start_ns;
-    snprintf(t->method, sizeof(t->method), "%.*s", (int)req->method_len, req->method);
+    /* what snprintf("%.*s") did, without the printf machinery on every request */
+    size_t mlen = req->method_len < sizeof(t->method) - 1 ? req->method_len : sizeof(t->method) - 1;
+    memcpy(t->method, req->method, mlen);
+    t->method[mlen] = '\0';
     lua_State *co = t->co;
     lua_rawgeti(co, LUA_REGISTRYINDEX, m.handler);
     hm_lua_push_request(co, req, &m);
