@@ -13,7 +13,6 @@ classes, prints `N passed, N failed[, N skipped]` as the last line and exits
 non-zero when anything failed.
 """
 
-import email.utils
 import http.client
 import json
 import atexit
@@ -27,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import unittest
 from datetime import datetime, timezone
 
@@ -45,6 +43,45 @@ def shared_path(*parts):
     """Path under HM_SHARED, or None when that file/folder is not there."""
     p = os.path.join(SHARED_DIR, *parts)
     return p if os.path.exists(p) else None
+
+def _write(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def replay(supplier, op, response_path=None, response_text=None, inp=None,
+           config_path=None, config_text=None, connector=None):
+    """Run `hotelmux replay`: the supplier's connector (scripts/connectors/
+    SUPPLIER.lua unless connector names another file) on a saved answer, no
+    network. The answer is a file (raw body or MockServer shape) or text; the
+    config a file or text (default examples/demo.lua); inp the operation's
+    input table. Returns the unified-model JSON the command prints."""
+    connector = connector or os.path.join(SOURCE_DIR, "scripts", "connectors", supplier + ".lua")
+    with tempfile.TemporaryDirectory(prefix="hm-replay-") as d:
+        if response_text is not None:
+            response_path = _write(d, "response.json", response_text)
+        if config_text is not None:
+            config_path = _write(d, "config.lua", config_text)
+        args = [BINARY, "replay", "--connector", connector, "--op", op, "--response", response_path,
+                "--config", config_path or os.path.join(SOURCE_DIR, "examples", "demo.lua"),
+                "--supplier", supplier]
+        if inp is not None:
+            args += ["--input", _write(d, "input.json", json.dumps(inp))]
+        out = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True, timeout=60)
+    try:
+        return json.loads(out.stdout)
+    except ValueError:
+        raise AssertionError("replay printed no JSON (rc=%d): %s %s"
+                             % (out.returncode, out.stdout[:500], out.stderr[:2000]))
+
+
+def mockserver(body, status=200, headers=None):
+    """A MockServer-shaped answer ({httpResponse{statusCode, headers, body}})."""
+    return {"httpResponse": {"statusCode": status, "headers": headers or {}, "body": body}}
+
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0

@@ -14,20 +14,12 @@ import base64
 import datetime
 import json
 import os
-import subprocess
-import tempfile
-import time
 import unittest
 from decimal import Decimal, ROUND_HALF_UP
 
 import hmtest
 from hmtest import Server, request, run_tests, shared_path
 
-import atexit as _atexit
-import shutil as _shutil
-# every temporary file of this test lives here and goes at exit
-_TMPROOT = tempfile.mkdtemp(prefix="hm-connector-test-")
-_atexit.register(_shutil.rmtree, _TMPROOT, True)
 
 REPO = hmtest.SOURCE_DIR
 CONNECTOR = os.path.join(REPO, "scripts", "connectors", "agoda.lua")
@@ -43,35 +35,12 @@ def fixture(name):
 
 
 def replay(op, response_text=None, response_file=None, inp=None, config_text=None):
-    """Run `hotelmux replay`; returns the decoded JSON it prints."""
-    tmp = tempfile.mkdtemp(prefix="agoda-replay-", dir=_TMPROOT)
-    args = [hmtest.BINARY, "replay", "--connector", CONNECTOR, "--op", op]
-    if response_file is None:
-        response_file = os.path.join(tmp, "response.json")
-        with open(response_file, "w") as f:
-            f.write(response_text)
-    args += ["--response", response_file]
-    if inp is not None:
-        p = os.path.join(tmp, "input.json")
-        with open(p, "w") as f:
-            json.dump(inp, f)
-        args += ["--input", p]
-    cfg = DEMO
-    if config_text is not None:
-        cfg = os.path.join(tmp, "config.lua")
-        with open(cfg, "w") as f:
-            f.write(config_text)
-    args += ["--config", cfg, "--supplier", "agoda"]
-    out = subprocess.run(args, capture_output=True, text=True, timeout=30, cwd=REPO)
-    try:
-        return json.loads(out.stdout)
-    except ValueError:
-        raise AssertionError("replay printed no JSON (rc=%d): %s %s" % (out.returncode, out.stdout, out.stderr))
+    return hmtest.replay("agoda", op, response_path=response_file, response_text=response_text,
+                         inp=inp, config_text=config_text)
 
 
 def mockserver(status, body, headers=None):
-    return json.dumps({"httpResponse": {"statusCode": status, "headers": headers or {},
-                                        "body": body if isinstance(body, str) else json.dumps(body)}})
+    return json.dumps(hmtest.mockserver(body if isinstance(body, str) else json.dumps(body), status, headers))
 
 
 def make_key(d):

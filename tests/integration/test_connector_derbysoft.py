@@ -1,11 +1,8 @@
 """DerbySoft connector: (a) replay contract tests on the real GO v4 (Choice) and BTS v1.2
 (Hilton) captures in $HM_SHARED/fixtures/derbysoft, (b) a round trip over real HTTP against
 the simulated DerbySoft API (examples/suppliers/derbysoft.lua)."""
-import base64
 import json
 import os
-import subprocess
-import tempfile
 import unittest
 from decimal import Decimal
 
@@ -30,27 +27,11 @@ def fixture(name):
 
 
 def replay(op, response, inp=None, raw_response=False):
-    with tempfile.TemporaryDirectory() as d:
-        rp, cp = os.path.join(d, "response.json"), os.path.join(d, "config.lua")
-        with open(rp, "w") as f:
-            f.write(response if raw_response else json.dumps(response))
-        with open(cp, "w") as f:
-            f.write(REPLAY_CONFIG)
-        args = [BINARY, "replay", "--connector", CONNECTOR, "--op", op, "--response", rp,
-                "--config", cp, "--supplier", "derbysoft"]
-        if inp is not None:
-            ip = os.path.join(d, "input.json")
-            with open(ip, "w") as f:
-                json.dump(inp, f)
-            args += ["--input", ip]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=30)
-        if not out.stdout.strip():
-            raise AssertionError("replay printed nothing: rc=%d %s" % (out.returncode, out.stderr))
-        return json.loads(out.stdout)
+    return hmtest.replay("derbysoft", op, response_text=response if raw_response else json.dumps(response),
+                         inp=inp, config_text=REPLAY_CONFIG)
 
 
-def mock(body, status=200, headers=None):
-    return {"httpResponse": {"statusCode": status, "headers": headers or {}, "body": body}}
+mock = hmtest.mockserver
 
 
 def rates_of(result):

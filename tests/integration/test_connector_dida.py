@@ -4,9 +4,6 @@ over real HTTP against the simulated Dida API (examples/suppliers/dida.lua)."""
 import base64
 import json
 import os
-import subprocess
-import tempfile
-import time
 import unittest
 
 import hmtest
@@ -29,25 +26,11 @@ def basic(cid, key):
 
 def replay(op, response, query=None, raw_response=False):
     """Run `hotelmux replay`; response is a MockServer-shaped dict (or raw text)."""
-    with tempfile.TemporaryDirectory() as d:
-        rp = os.path.join(d, "response.json")
-        with open(rp, "w") as f:
-            f.write(response if raw_response else json.dumps(response))
-        args = [BINARY, "replay", "--connector", CONNECTOR, "--op", op, "--response", rp,
-                "--config", DEMO, "--supplier", "dida"]
-        if query is not None:
-            qp = os.path.join(d, "input.json")
-            with open(qp, "w") as f:
-                json.dump(query, f)
-            args += ["--input", qp]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=30)
-        if not out.stdout.strip():
-            raise AssertionError("replay printed nothing: rc=%d %s" % (out.returncode, out.stderr))
-        return json.loads(out.stdout)
+    return hmtest.replay("dida", op, response_text=response if raw_response else json.dumps(response),
+                         inp=query)
 
 
-def mock(body, status=200, headers=None):
-    return {"httpResponse": {"statusCode": status, "headers": headers or {}, "body": body}}
+mock = hmtest.mockserver
 
 
 def wire_log_response(path):

@@ -6,8 +6,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
-import tempfile
 import time
 import unittest
 import urllib.parse
@@ -30,23 +28,8 @@ def fx(name):
 
 
 def replay(op, response_path=None, query=None, response_text=None):
-    """Run `hotelmux replay` on a fixture file (or on response_text written to a temp file)."""
-    with tempfile.TemporaryDirectory() as d:
-        if response_text is not None:
-            response_path = os.path.join(d, "response.json")
-            with open(response_path, "w") as f:
-                f.write(response_text)
-        args = [BINARY, "replay", "--connector", CONNECTOR, "--op", op, "--response", response_path,
-                "--config", DEMO, "--supplier", "expedia"]
-        if query is not None:
-            qp = os.path.join(d, "input.json")
-            with open(qp, "w") as f:
-                json.dump(query, f)
-            args += ["--input", qp]
-        out = subprocess.run(args, capture_output=True, text=True, timeout=30)
-        if not out.stdout.strip():
-            raise AssertionError("replay printed nothing: rc=%d %s" % (out.returncode, out.stderr))
-        return json.loads(out.stdout)
+    """Run `hotelmux replay` on a fixture file (or on response_text)."""
+    return hmtest.replay("expedia", op, response_path=response_path, response_text=response_text, inp=query)
 
 
 def rates_of(result):

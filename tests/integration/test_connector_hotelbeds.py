@@ -9,7 +9,6 @@
 import hashlib
 import json
 import os
-import subprocess
 import tempfile
 import time
 import unittest
@@ -53,24 +52,11 @@ REPLAY_CONFIG = """return { suppliers = { hotelbeds = {
 
 
 def replay(op, fixture, inp=None, response_path=None):
-    tmp = tempfile.mkdtemp(prefix="hb-replay-", dir=_TMPROOT)
-    cfg = os.path.join(tmp, "config.lua")
-    with open(cfg, "w") as f:
-        f.write(REPLAY_CONFIG)
-    cmd = [BINARY, "replay", "--connector", CONNECTOR, "--op", op,
-           "--response", response_path or os.path.join(FIXTURES, fixture),
-           "--config", cfg, "--supplier", "hotelbeds"]
-    if inp is not None:
-        ip = os.path.join(tmp, "input.json")
-        with open(ip, "w") as f:
-            json.dump(inp, f)
-        cmd += ["--input", ip]
+    """The unified-model JSON, and the clock window the replay ran in (signatures carry a timestamp)."""
     t0 = int(time.time())
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    t1 = int(time.time())
-    if not p.stdout.strip():
-        raise AssertionError("replay printed nothing: rc=%d %s" % (p.returncode, p.stderr.decode()))
-    return json.loads(p.stdout), (t0, t1)
+    out = hmtest.replay("hotelbeds", op, response_path=response_path or os.path.join(FIXTURES, fixture),
+                        inp=inp, config_text=REPLAY_CONFIG)
+    return out, (t0, int(time.time()))
 
 
 def write_mock(status, headers, body):
