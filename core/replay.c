@@ -134,6 +134,60 @@ static void usage(FILE *out)
                  "  and prints {\"result\"|\"error\", \"requests\"} as JSON.\n");
 }
 
+int hm_replay_run(const hm_replay_t *r, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    char abs[PATH_MAX];
+    if (realpath(r->connector, abs) == NULL) {
+        fprintf(stderr, "hotelmux replay: %s: %s\n", r->connector, strerror(errno));
+        return 2;
+    }
+    /* The connector's folder and its parent (scripts/, for require("lib.x")). */
+    char tmp[PATH_MAX], d1[PATH_MAX], d2[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", abs);
+    snprintf(d1, sizeof(d1), "%s", dirname(tmp));   /* dirname may write into tmp */
+    snprintf(tmp, sizeof(tmp), "%s", d1);
+    snprintf(d2, sizeof(d2), "%s", dirname(tmp));
+    char *dirs[] = { d2, d1 };
+    char err[1024];
+    hm_vm_t *vm = NULL;
+    if (hm_vm_new_offline(dirs, 2, &vm, err, sizeof(err)) != HM_OK) {
+        fprintf(stderr, "hotelmux replay: %s\n", err);
+        return 2;
+    }
+    int code = 2;
+    lua_State *L = vm->L;
+    if (luaL_loadbuffer(L, driver, sizeof(driver) - 1, "=replay") != 0) {
+        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
+        goto out;
+    }
+    lua_pushstring(L, abs);
+    lua_pushstring(L, r->op);
+    lua_pushlstring(L, r->response, r->response_len);
+    r->input ? (void)lua_pushlstring(L, r->input, r->input_len) : lua_pushnil(L);
+    r->config ? (void)lua_pushlstring(L, r->config, r->config_len) : lua_pushnil(L);
+    r->supplier ? (void)lua_pushstring(L, r->supplier) : lua_pushnil(L);
+    if (lua_pcall(L, 6, 2, 0) != 0) {
+        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
+        code = 1;
+        goto out;
+    }
+    size_t olen;
+    const char *json = lua_tolstring(L, -2, &olen);
+    if (json == NULL || (*out = malloc(olen + 1)) == NULL) {
+        fprintf(stderr, "hotelmux replay: %s\n", json ? "out of memory" : "no output");
+        goto out;
+    }
+    memcpy(*out, json, olen);
+    (*out)[olen] = '\0';
+    *out_len = olen;
+    code = lua_toboolean(L, -1) ? 1 : 0;
+out:
+    hm_vm_release(vm);
+    return code;
+}
+
 int hm_replay_main(int argc, char **argv)
 {
     const char *connector = NULL, *op = NULL, *response = NULL, *input = NULL, *config = NULL,
@@ -162,58 +216,28 @@ int hm_replay_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char abs[PATH_MAX];
-    if (realpath(connector, abs) == NULL) {
-        fprintf(stderr, "hotelmux replay: %s: %s\n", connector, strerror(errno));
-        return 2;
-    }
-    size_t rlen = 0, ilen = 0, clen = 0;
-    char *rtext = read_file(response, &rlen);
-    char *itext = input ? read_file(input, &ilen) : NULL;
-    char *ctext = config ? read_file(config, &clen) : NULL;
+    hm_replay_t r = { .connector = connector, .op = op, .supplier = supplier };
+    char *rtext = read_file(response, &r.response_len);
+    char *itext = input ? read_file(input, &r.input_len) : NULL;
+    char *ctext = config ? read_file(config, &r.config_len) : NULL;
     int code = 2;
-    hm_vm_t *vm = NULL;
     if (!rtext || (input && !itext) || (config && !ctext)) {
         fprintf(stderr, "hotelmux replay: cannot read %s\n",
                 !rtext ? response : (input && !itext) ? input : config);
         goto out;
     }
-    /* The connector's folder and its parent (scripts/, for require("lib.x")). */
-    char tmp[PATH_MAX], d1[PATH_MAX], d2[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", abs);
-    snprintf(d1, sizeof(d1), "%s", dirname(tmp));   /* dirname may write into tmp */
-    snprintf(tmp, sizeof(tmp), "%s", d1);
-    snprintf(d2, sizeof(d2), "%s", dirname(tmp));
-    char *dirs[] = { d2, d1 };
-    char err[1024];
-    if (hm_vm_new_offline(dirs, 2, &vm, err, sizeof(err)) != HM_OK) {
-        fprintf(stderr, "hotelmux replay: %s\n", err);
-        goto out;
-    }
-    lua_State *L = vm->L;
-    if (luaL_loadbuffer(L, driver, sizeof(driver) - 1, "=replay") != 0) {
-        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
-        goto out;
-    }
-    lua_pushstring(L, abs);
-    lua_pushstring(L, op);
-    lua_pushlstring(L, rtext, rlen);
-    itext ? (void)lua_pushlstring(L, itext, ilen) : lua_pushnil(L);
-    ctext ? (void)lua_pushlstring(L, ctext, clen) : lua_pushnil(L);
-    supplier ? (void)lua_pushstring(L, supplier) : lua_pushnil(L);
-    if (lua_pcall(L, 6, 2, 0) != 0) {
-        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
-        code = 1;
-        goto out;
-    }
+    r.response = rtext;
+    r.input = itext;
+    r.config = ctext;
+    char *json;
     size_t olen;
-    const char *json = lua_tolstring(L, -2, &olen);
-    fwrite(json, 1, olen, stdout);
-    fputc('\n', stdout);
-    code = lua_toboolean(L, -1) ? 1 : 0;
+    code = hm_replay_run(&r, &json, &olen);
+    if (json) {
+        fwrite(json, 1, olen, stdout);
+        fputc('\n', stdout);
+        free(json);
+    }
 out:
-    if (vm)
-        hm_vm_release(vm);
     free(rtext);
     free(itext);
     free(ctext);
