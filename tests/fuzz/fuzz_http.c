@@ -67,7 +67,7 @@ typedef struct {
     int pending;               /* a request waits for its answer */
     int pending_head;          /* ... and it is a HEAD */
     int answering_head;        /* hm_conn_respond for a HEAD is running */
-    int in_answer;             /* hm_conn_respond from answer() is running */
+    int in_answer;             /* the next head is answer()'s (not the connection's own) */
     size_t body_due;           /* bytes of body the last head announced */
     int closed_by_answer;      /* a "Connection: close" answer went out */
     int saw_output_after_close;
@@ -184,7 +184,8 @@ static void answer(run_t *run)
     run->answering_head = r->head;
     run->in_answer = 1;
     hm_conn_respond(run->conn, status, hdrs, rc == HM_ESTATE ? 3 : 2, body, (size_t)blen);
-    run->answering_head = run->in_answer = 0;
+    /* hm_conn_respond may go on to parse and refuse the next request */
+    FUZZ_ASSERT(!run->in_answer);
 }
 
 static void on_request(void *ud, hm_conn_t *c, const hm_request_t *req)
@@ -250,7 +251,8 @@ static void check_head(run_t *run, const char *d, size_t len)
                                   close ? " close" : "") == HM_OK);
     }
     /* a HEAD answer announces its length but sends no body */
-    run->body_due = run->answering_head ? 0 : cl;
+    run->body_due = run->in_answer && run->answering_head ? 0 : cl;
+    run->in_answer = run->answering_head = 0;
     if (close)
         run->closed_by_answer = 1;
 }
