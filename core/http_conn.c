@@ -326,7 +326,9 @@ static int add_head_bytes(hm_conn_t *c, size_t len)
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     hm_conn_t *c = conn_of(p);
-    if (add_head_bytes(c, len + 4))
+    /* ": " and CRLF count once per header, not once per piece: a name split
+     * across reads must cost what it costs in one read. */
+    if (add_head_bytes(c, len + (c->field_open ? 0 : 4)))
         return -1;
     if (len == 0)
         return 0;   /* llhttp reports an empty name as a zero-length piece */
