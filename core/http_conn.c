@@ -139,12 +139,8 @@ const char *hm_status_text(int status)
 
 /* ---- closing ----------------------------------------------------------- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void conn_free(hm_conn_t *c)
 {
-    hm_conn_t *c = h->data;
-    if (--c->open_handles > 0)
-        return;
-    hm_worker_t *w = c->w;
     hm_buf_free(&c->in);
     hm_buf_free(&c->url);
     hm_buf_free(&c->hbuf);
@@ -153,6 +149,15 @@ static void on_handle_closed(uv_handle_t *h)
     free(c->hoff);
     free(c->hdrs);
     free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    hm_conn_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    hm_worker_t *w = c->w;
+    conn_free(c);
     hm_worker_conn_closed(w);
 }
 
@@ -326,6 +331,8 @@ static int add_head_bytes(hm_conn_t *c, size_t len)
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     hm_conn_t *c = conn_of(p);
+    if (c->state == ST_BODY)   /* a chunked trailer: counted, never a header */
+        return add_head_bytes(c, len + 4);
     /* ": " and CRLF count once per header, not once per piece: a name split
      * across reads must cost what it costs in one read. */
     if (add_head_bytes(c, len + (c->field_open ? 0 : 4)))
@@ -356,6 +363,8 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field_complete(llhttp_t *p)
 {
     hm_conn_t *c = conn_of(p);
+    if (c->state == ST_BODY)
+        return 0;
     if (!c->field_open)
         return refuse(c, 400, "empty header name");
     if (c->nheaders >= c->w->cfg->limits.max_headers)
@@ -372,6 +381,11 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
     hm_conn_t *c = conn_of(p);
     if (add_head_bytes(c, len))
         return -1;
+    /* Trailer fields (after a chunked body) are dropped: they arrive after the
+     * Host / Transfer-Encoding / Content-Length checks, and merged into the
+     * headers they could smuggle a second Host or any header past them. */
+    if (c->state == ST_BODY)
+        return 0;
     /* llhttp hands an obs-fold continuation over as one more, non-adjacent
      * piece of the value; RFC 9112 5.2 lets a server reject folding, and a
      * folded value is a smuggling vector. */
@@ -385,6 +399,8 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 static int cb_header_value_complete(llhttp_t *p)
 {
     hm_conn_t *c = conn_of(p);
+    if (c->state == ST_BODY)
+        return 0;
     c->value_open = 0;
     if (hm_buf_append(&c->hbuf, "", 1) != HM_OK) /* the value's NUL */
         return refuse(c, 500, "out of memory");
@@ -1032,14 +1048,6 @@ int hm_conn_detached_state(const hm_conn_t *c)
 
 void hm_conn_free_detached(hm_conn_t *c)
 {
-    if (c == NULL)
-        return;
-    hm_buf_free(&c->in);
-    hm_buf_free(&c->url);
-    hm_buf_free(&c->hbuf);
-    hm_buf_free(&c->body);
-    hm_buf_free(&c->out);
-    free(c->hoff);
-    free(c->hdrs);
-    free(c);
+    if (c != NULL)
+        conn_free(c);
 }
