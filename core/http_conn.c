@@ -331,12 +331,14 @@ static int add_head_bytes(hm_conn_t *c, size_t len)
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     hm_conn_t *c = conn_of(p);
-    if (c->state == ST_BODY)   /* a chunked trailer: counted, never a header */
-        return add_head_bytes(c, len + 4);
     /* ": " and CRLF count once per header, not once per piece: a name split
      * across reads must cost what it costs in one read. */
     if (add_head_bytes(c, len + (c->field_open ? 0 : 4)))
         return -1;
+    if (c->state == ST_BODY) {   /* a chunked trailer: counted, never a header */
+        c->field_open = 1;
+        return 0;
+    }
     if (len == 0)
         return 0;   /* llhttp reports an empty name as a zero-length piece */
     if (!c->field_open) {
@@ -363,8 +365,10 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field_complete(llhttp_t *p)
 {
     hm_conn_t *c = conn_of(p);
-    if (c->state == ST_BODY)
+    if (c->state == ST_BODY) {
+        c->field_open = 0;
         return 0;
+    }
     if (!c->field_open)
         return refuse(c, 400, "empty header name");
     if (c->nheaders >= c->w->cfg->limits.max_headers)
