@@ -63,6 +63,7 @@ struct hm_conn_s {
     int value_open;          /* a header value is being received */
     uint64_t value_end;      /* stream offset just past its last piece */
     hm_task_t *task;
+    const hm_conn_io_t *io;  /* detached (hm_conn_new_detached): no socket, no worker */
 
     hm_buf_t in;             /* received, not yet parsed */
     hm_buf_t url;
@@ -138,12 +139,8 @@ const char *hm_status_text(int status)
 
 /* ---- closing ----------------------------------------------------------- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void conn_free(hm_conn_t *c)
 {
-    hm_conn_t *c = h->data;
-    if (--c->open_handles > 0)
-        return;
-    hm_worker_t *w = c->w;
     hm_buf_free(&c->in);
     hm_buf_free(&c->url);
     hm_buf_free(&c->hbuf);
@@ -152,6 +149,15 @@ static void on_handle_closed(uv_handle_t *h)
     free(c->hoff);
     free(c->hdrs);
     free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    hm_conn_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    hm_worker_t *w = c->w;
+    conn_free(c);
     hm_worker_conn_closed(w);
 }
 
@@ -165,6 +171,8 @@ void hm_conn_close(hm_conn_t *c)
         c->task->data = NULL;
         c->task = NULL;
     }
+    if (c->io)
+        return; /* detached: hm_conn_free_detached frees it */
     hm_worker_t *w = c->w;
     if (c->prev)
         c->prev->next = c->next;
@@ -192,6 +200,8 @@ static void on_timeout(uv_timer_t *t)
 
 static void timer_set(hm_conn_t *c, unsigned ms)
 {
+    if (c->io)
+        return; /* detached: no clock */
     uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
@@ -239,7 +249,9 @@ static void read_start(hm_conn_t *c)
 {
     if (c->reading || c->closing)
         return;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    if (c->io)
+        c->reading = 1;
+    else if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
         c->reading = 1;
     else
         hm_conn_close(c);
@@ -249,7 +261,8 @@ static void read_stop(hm_conn_t *c)
 {
     if (!c->reading)
         return;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->io == NULL)
+        uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
 }
 
@@ -272,6 +285,7 @@ static int cb_message_begin(llhttp_t *p)
     c->req.id[0] = '\0';
     c->req.method = c->req.path = NULL;   /* set when the request is complete */
     c->req.method_len = c->req.path_len = 0;
+    c->req.head = 0;
     hm_buf_reset(&c->url);
     hm_buf_reset(&c->hbuf);
     hm_buf_reset(&c->body);
@@ -317,8 +331,14 @@ static int add_head_bytes(hm_conn_t *c, size_t len)
 static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 {
     hm_conn_t *c = conn_of(p);
-    if (add_head_bytes(c, len + 4))
+    /* ": " and CRLF count once per header, not once per piece: a name split
+     * across reads must cost what it costs in one read. */
+    if (add_head_bytes(c, len + (c->field_open ? 0 : 4)))
         return -1;
+    if (c->state == ST_BODY) {   /* a chunked trailer: counted, never a header */
+        c->field_open = 1;
+        return 0;
+    }
     if (len == 0)
         return 0;   /* llhttp reports an empty name as a zero-length piece */
     if (!c->field_open) {
@@ -345,6 +365,10 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t len)
 static int cb_header_field_complete(llhttp_t *p)
 {
     hm_conn_t *c = conn_of(p);
+    if (c->state == ST_BODY) {
+        c->field_open = 0;
+        return 0;
+    }
     if (!c->field_open)
         return refuse(c, 400, "empty header name");
     if (c->nheaders >= c->w->cfg->limits.max_headers)
@@ -361,6 +385,11 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
     hm_conn_t *c = conn_of(p);
     if (add_head_bytes(c, len))
         return -1;
+    /* Trailer fields (after a chunked body) are dropped: they arrive after the
+     * Host / Transfer-Encoding / Content-Length checks, and merged into the
+     * headers they could smuggle a second Host or any header past them. */
+    if (c->state == ST_BODY)
+        return 0;
     /* llhttp hands an obs-fold continuation over as one more, non-adjacent
      * piece of the value; RFC 9112 5.2 lets a server reject folding, and a
      * folded value is a smuggling vector. */
@@ -374,6 +403,8 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t len)
 static int cb_header_value_complete(llhttp_t *p)
 {
     hm_conn_t *c = conn_of(p);
+    if (c->state == ST_BODY)
+        return 0;
     c->value_open = 0;
     if (hm_buf_append(&c->hbuf, "", 1) != HM_OK) /* the value's NUL */
         return refuse(c, 500, "out of memory");
@@ -654,8 +685,12 @@ static void process_input(hm_conn_t *c)
         if (c->draining)
             c->keep_alive = 0;
         c->state = ST_HANDLING;
-        uv_timer_stop(&c->timer);
-        hm_worker_dispatch(c->w, c, &c->req);
+        if (c->io) {
+            c->io->request(c->io->ud, c, &c->req);
+        } else {
+            uv_timer_stop(&c->timer);
+            hm_worker_dispatch(c->w, c, &c->req);
+        }
     }
     /* Keep reading while a request is handled (no epoll_ctl per request):
      * pipelined input waits in c->in, up to a bound; past it, stop reading
@@ -685,6 +720,10 @@ static void linger(hm_conn_t *c)
     c->state = ST_LINGER;
     hm_buf_reset(&c->in);
     timer_set(c, LINGER_MS);
+    if (c->io) {
+        c->reading = 1; /* what the client still sends is dropped (hm_conn_feed) */
+        return;
+    }
     if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         hm_conn_close(c);
         return;
@@ -734,6 +773,11 @@ static void write_bufs(hm_conn_t *c, uv_buf_t *bufs, unsigned nbufs)
     size_t total = 0, done = 0;
     for (unsigned i = 0; i < nbufs; i++)
         total += bufs[i].len;
+    if (c->io) {
+        for (unsigned i = 0; i < nbufs; i++)
+            c->io->output(c->io->ud, bufs[i].base, bufs[i].len);
+        return; /* all of it, at once */
+    }
     if (c->writes == 0) {
         int n = uv_try_write((uv_stream_t *)&c->tcp, bufs, nbufs);
         if (n > 0)
@@ -788,7 +832,7 @@ static void access_log(hm_conn_t *c, int status, size_t bytes)
     struct sockaddr_storage ss;
     int len = sizeof(ss);
     char peer[64] = "";
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+    if (c->io == NULL && uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
         if (ss.ss_family == AF_INET)
             uv_ip4_name((struct sockaddr_in *)&ss, peer, sizeof(peer));
         else if (ss.ss_family == AF_INET6)
@@ -818,7 +862,9 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
     if (c->w->cfg->access_log)
         access_log(c, status, body_len);
     c->task = NULL;
-    int no_body = c->req.head || status == 204 || status == 304 || (status >= 100 && status < 200);
+    /* Only the answer to a HEAD request goes without its body: an error for
+     * the next request on the connection (never dispatched) carries its own. */
+    int no_body = (c->state == ST_HANDLING && c->req.head) || status == 204 || status == 304 || (status >= 100 && status < 200);
     if (c->draining)
         c->keep_alive = 0;
     c->close_after_write = !c->keep_alive;
@@ -938,3 +984,74 @@ const hm_request_t *hm_conn_request(const hm_conn_t *c) { return &c->req; }
 void hm_conn_set_task(hm_conn_t *c, hm_task_t *t) { c->task = t; }
 void hm_conn_set_ticket(hm_conn_t *c, uint64_t ticket) { c->ticket = ticket; }
 uint64_t hm_conn_ticket(const hm_conn_t *c) { return c->ticket; }
+
+/* ---- detached connections (no socket: tests and fuzzing) -------------------- */
+
+hm_conn_t *hm_conn_new_detached(hm_worker_t *w, const hm_conn_io_t *io)
+{
+    uv_once(&settings_once, settings_init);
+    hm_conn_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->w = w;
+    c->io = io;
+    llhttp_init(&c->parser, HTTP_REQUEST, &parser_settings);
+    c->parser.data = c;
+    c->keep_alive = 1;
+    c->state = ST_IDLE;
+    c->draining = w->draining;
+    read_start(c);
+    return c;
+}
+
+size_t hm_conn_feed(hm_conn_t *c, const char *data, size_t len)
+{
+    size_t taken = 0;
+    /* what on_alloc + on_read do, one read of at most READ_CHUNK bytes at a time */
+    while (taken < len && c->reading && !c->closing) {
+        size_t n = len - taken < READ_CHUNK ? len - taken : READ_CHUNK;
+        if (c->state == ST_LINGER) {
+            taken += n; /* dropped */
+            continue;
+        }
+        if (hm_buf_reserve(&c->in, n) != HM_OK) {
+            hm_conn_close(c);
+            break;
+        }
+        memcpy(c->in.data + c->in.len, data + taken, n);
+        c->in.len += n;
+        c->in.data[c->in.len] = '\0';
+        taken += n;
+        process_input(c);
+    }
+    return taken;
+}
+
+void hm_conn_feed_eof(hm_conn_t *c)
+{
+    if (c->closing)
+        return;
+    if (c->state == ST_HANDLING || c->writes > 0) {
+        c->keep_alive = 0;
+        read_stop(c);
+        return;
+    }
+    hm_conn_close(c);
+}
+
+int hm_conn_detached_state(const hm_conn_t *c)
+{
+    if (c->closing)
+        return HM_CONN_CLOSED;
+    if (c->state == ST_LINGER)
+        return HM_CONN_LINGER;
+    if (c->state == ST_HANDLING)
+        return HM_CONN_HANDLING;
+    return c->reading ? HM_CONN_READING : HM_CONN_PAUSED;
+}
+
+void hm_conn_free_detached(hm_conn_t *c)
+{
+    if (c != NULL)
+        conn_free(c);
+}

@@ -26,22 +26,32 @@ static const char driver[] =
     "-- The saved answer: a raw body, or MockServer {httpResponse{statusCode,headers,body}}\n"
     "local res = { status = 200, headers = {}, body = response }\n"
     "local ok, doc = pcall(hm.json.decode, response)\n"
-    "if ok and type(doc) == 'table' and doc[1] and doc[1].httpResponse then doc = doc[1] end\n"
+    "-- (anything else, such as a JSON array of numbers, is a raw body: never raise on it)\n"
+    "if ok and type(doc) == 'table' and type(doc[1]) == 'table' and doc[1].httpResponse then doc = doc[1] end\n"
     "-- a wire log {request, response{statusCode,headers,body}} reads the same way\n"
     "if ok and type(doc) == 'table' and type(doc.httpResponse) ~= 'table' and type(doc.response) == 'table'\n"
     "   and doc.response.statusCode then doc = { httpResponse = doc.response } end\n"
     "if ok and type(doc) == 'table' and type(doc.httpResponse) == 'table' then\n"
     "  local r = doc.httpResponse\n"
     "  res.status = tonumber(r.statusCode) or 200\n"
-    "  for k, v in pairs(r.headers or {}) do\n"
-    "    res.headers[k:lower()] = type(v) == 'table' and table.concat(v, ', ') or tostring(v)\n"
+    "  for k, v in pairs(type(r.headers) == 'table' and r.headers or {}) do\n"
+    "    if type(v) == 'table' then\n"
+    "      local parts = {}\n"
+    "      for _, x in ipairs(v) do parts[#parts + 1] = tostring(x) end\n"
+    "      v = table.concat(parts, ', ')\n"
+    "    end\n"
+    "    res.headers[tostring(k):lower()] = tostring(v)\n"
     "  end\n"
     "  local b = r.body\n"
     "  if type(b) == 'table' then\n"
     "    if b.type == 'JSON' and b.json ~= nil then b = b.json\n"
     "    elseif b.type == 'STRING' then b = b.string\n"
     "    elseif b.type == 'XML' then b = b.xml end\n"
-    "    if type(b) == 'table' then b = hm.json.encode(b) end\n"
+    "    if type(b) == 'table' then\n"
+    "      local oke, s = pcall(hm.json.encode, b)\n"
+    "      if not oke then return fail('response body: ' .. tostring(s)) end\n"
+    "      b = s\n"
+    "    end\n"
     "  end\n"
     "  res.body = b == nil and '' or tostring(b)\n"
     "end\n"
@@ -89,7 +99,11 @@ static const char driver[] =
     "end\n"
     "local out = { requests = requests }\n"
     "if result ~= nil then out.result = result else out.error = e end\n"
-    "return hm.json.encode(out), false\n";
+    "local oke, s = pcall(hm.json.encode, out)\n"
+    "if not oke then\n"
+    "  return hm.json.encode({ error = { kind = 'script', message = 'the result is not JSON: ' .. tostring(s) } }), true\n"
+    "end\n"
+    "return s, false\n";
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -134,6 +148,60 @@ static void usage(FILE *out)
                  "  and prints {\"result\"|\"error\", \"requests\"} as JSON.\n");
 }
 
+int hm_replay_run(const hm_replay_t *r, char **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    char abs[PATH_MAX];
+    if (realpath(r->connector, abs) == NULL) {
+        fprintf(stderr, "hotelmux replay: %s: %s\n", r->connector, strerror(errno));
+        return 2;
+    }
+    /* The connector's folder and its parent (scripts/, for require("lib.x")). */
+    char tmp[PATH_MAX], d1[PATH_MAX], d2[PATH_MAX];
+    snprintf(tmp, sizeof(tmp), "%s", abs);
+    snprintf(d1, sizeof(d1), "%s", dirname(tmp));   /* dirname may write into tmp */
+    snprintf(tmp, sizeof(tmp), "%s", d1);
+    snprintf(d2, sizeof(d2), "%s", dirname(tmp));
+    char *dirs[] = { d2, d1 };
+    char err[1024];
+    hm_vm_t *vm = NULL;
+    if (hm_vm_new_offline(dirs, 2, &vm, err, sizeof(err)) != HM_OK) {
+        fprintf(stderr, "hotelmux replay: %s\n", err);
+        return 2;
+    }
+    int code = 2;
+    lua_State *L = vm->L;
+    if (luaL_loadbuffer(L, driver, sizeof(driver) - 1, "=replay") != 0) {
+        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
+        goto out;
+    }
+    lua_pushstring(L, abs);
+    lua_pushstring(L, r->op);
+    lua_pushlstring(L, r->response, r->response_len);
+    r->input ? (void)lua_pushlstring(L, r->input, r->input_len) : lua_pushnil(L);
+    r->config ? (void)lua_pushlstring(L, r->config, r->config_len) : lua_pushnil(L);
+    r->supplier ? (void)lua_pushstring(L, r->supplier) : lua_pushnil(L);
+    if (lua_pcall(L, 6, 2, 0) != 0) {
+        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
+        code = 1;
+        goto out;
+    }
+    size_t olen;
+    const char *json = lua_tolstring(L, -2, &olen);
+    if (json == NULL || (*out = malloc(olen + 1)) == NULL) {
+        fprintf(stderr, "hotelmux replay: %s\n", json ? "out of memory" : "no output");
+        goto out;
+    }
+    memcpy(*out, json, olen);
+    (*out)[olen] = '\0';
+    *out_len = olen;
+    code = lua_toboolean(L, -1) ? 1 : 0;
+out:
+    hm_vm_release(vm);
+    return code;
+}
+
 int hm_replay_main(int argc, char **argv)
 {
     const char *connector = NULL, *op = NULL, *response = NULL, *input = NULL, *config = NULL,
@@ -162,58 +230,28 @@ int hm_replay_main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char abs[PATH_MAX];
-    if (realpath(connector, abs) == NULL) {
-        fprintf(stderr, "hotelmux replay: %s: %s\n", connector, strerror(errno));
-        return 2;
-    }
-    size_t rlen = 0, ilen = 0, clen = 0;
-    char *rtext = read_file(response, &rlen);
-    char *itext = input ? read_file(input, &ilen) : NULL;
-    char *ctext = config ? read_file(config, &clen) : NULL;
+    hm_replay_t r = { .connector = connector, .op = op, .supplier = supplier };
+    char *rtext = read_file(response, &r.response_len);
+    char *itext = input ? read_file(input, &r.input_len) : NULL;
+    char *ctext = config ? read_file(config, &r.config_len) : NULL;
     int code = 2;
-    hm_vm_t *vm = NULL;
     if (!rtext || (input && !itext) || (config && !ctext)) {
         fprintf(stderr, "hotelmux replay: cannot read %s\n",
                 !rtext ? response : (input && !itext) ? input : config);
         goto out;
     }
-    /* The connector's folder and its parent (scripts/, for require("lib.x")). */
-    char tmp[PATH_MAX], d1[PATH_MAX], d2[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", abs);
-    snprintf(d1, sizeof(d1), "%s", dirname(tmp));   /* dirname may write into tmp */
-    snprintf(tmp, sizeof(tmp), "%s", d1);
-    snprintf(d2, sizeof(d2), "%s", dirname(tmp));
-    char *dirs[] = { d2, d1 };
-    char err[1024];
-    if (hm_vm_new_offline(dirs, 2, &vm, err, sizeof(err)) != HM_OK) {
-        fprintf(stderr, "hotelmux replay: %s\n", err);
-        goto out;
-    }
-    lua_State *L = vm->L;
-    if (luaL_loadbuffer(L, driver, sizeof(driver) - 1, "=replay") != 0) {
-        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
-        goto out;
-    }
-    lua_pushstring(L, abs);
-    lua_pushstring(L, op);
-    lua_pushlstring(L, rtext, rlen);
-    itext ? (void)lua_pushlstring(L, itext, ilen) : lua_pushnil(L);
-    ctext ? (void)lua_pushlstring(L, ctext, clen) : lua_pushnil(L);
-    supplier ? (void)lua_pushstring(L, supplier) : lua_pushnil(L);
-    if (lua_pcall(L, 6, 2, 0) != 0) {
-        fprintf(stderr, "hotelmux replay: %s\n", lua_tostring(L, -1));
-        code = 1;
-        goto out;
-    }
+    r.response = rtext;
+    r.input = itext;
+    r.config = ctext;
+    char *json;
     size_t olen;
-    const char *json = lua_tolstring(L, -2, &olen);
-    fwrite(json, 1, olen, stdout);
-    fputc('\n', stdout);
-    code = lua_toboolean(L, -1) ? 1 : 0;
+    code = hm_replay_run(&r, &json, &olen);
+    if (json) {
+        fwrite(json, 1, olen, stdout);
+        fputc('\n', stdout);
+        free(json);
+    }
 out:
-    if (vm)
-        hm_vm_release(vm);
     free(rtext);
     free(itext);
     free(ctext);

@@ -68,4 +68,28 @@ void hm_conn_close(hm_conn_t *c);
 
 const char *hm_status_text(int status);
 
+/* ---- detached connections: the same parser, limits, smuggling checks and
+ * response writing, with no socket, timers or worker (tests and fuzzing).
+ * Bytes come in through hm_conn_feed (as if read from the socket); each
+ * complete request goes to io->request instead of the worker, which answers
+ * it with hm_conn_respond (then or later); every byte the connection would
+ * send goes to io->output. w supplies only cfg->limits, cfg->access_log,
+ * draining, the request-id prefix and counter, and the Date cache. */
+typedef struct {
+    void (*request)(void *ud, hm_conn_t *c, const hm_request_t *req);
+    void (*output)(void *ud, const char *data, size_t len);
+    void *ud;
+} hm_conn_io_t;
+
+enum { HM_CONN_READING, HM_CONN_PAUSED, HM_CONN_HANDLING, HM_CONN_LINGER, HM_CONN_CLOSED };
+
+hm_conn_t *hm_conn_new_detached(struct hm_worker_s *w, const hm_conn_io_t *io);
+/* Returns how many bytes the connection took: fewer than len when it stopped
+ * reading (backpressure, or closed); in LINGER bytes are taken and dropped. */
+size_t hm_conn_feed(hm_conn_t *c, const char *data, size_t len);
+/* The client half-closed (what a read of EOF does). */
+void hm_conn_feed_eof(hm_conn_t *c);
+int hm_conn_detached_state(const hm_conn_t *c);
+void hm_conn_free_detached(hm_conn_t *c);
+
 #endif

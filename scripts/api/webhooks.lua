@@ -45,12 +45,15 @@ local function handle(req)
   local out, dropped, unpublished = {}, 0, nil
   for _, e in ipairs(events) do
     local r = { type = e.type, hotelId = e.hotel_id, roomId = e.room_id }
+    -- a cache tag is 1..256 bytes without tabs (hm.cache.invalidate raises otherwise)
+    local tag = not e.invalid and "hotel:" .. sup .. ":" .. e.hotel_id
+    if tag and (#tag > 256 or tag:find("[\t\31]")) then e.invalid = "bad hotel id" end
     if e.invalid then
       r.action = "ignored"; r.reason = e.invalid
       hm.log.warn("webhook event ignored", { supplier = sup, type = e.type, why = e.invalid })
     elseif INVALIDATES[e.type] then
       local t0 = hm.time.monotonic()
-      local n, info = hm.cache.invalidate("hotel:" .. sup .. ":" .. e.hotel_id)
+      local n, info = hm.cache.invalidate(tag)
       info = info or {}
       r.action, r.dropped, r.published = "invalidated", n, info.published == true
       r.l2Deleted, r.receivers = info.l2_deleted, info.receivers

@@ -54,8 +54,12 @@ function M.events(ctx, req, list_of, map)
   if not ok then return nil, err end
   local okj, doc = pcall(hm.json.decode, req.body or "")
   if not okj or type(doc) ~= "table" then return nil, c.err("bad_request", "webhook body is not JSON") end
+  local list = list_of(doc)
+  if list ~= nil and type(list) ~= "table" then
+    return nil, c.err("bad_request", "webhook events are not a list")
+  end
   local out = {}
-  for _, ev in ipairs(list_of(doc) or {}) do
+  for _, ev in ipairs(list or {}) do
     if type(ev) == "table" then
       local e = map(ev)
       if e and e.hotel_id ~= nil and e.hotel_id ~= hm.json.null then
