@@ -18,6 +18,9 @@
 -- Cancel is journaled the same way: cancel_sent is set before the supplier is
 -- called, cleared with the result; an uncertain cancel (timeout, kill -9)
 -- keeps it and is resolved by asking the supplier (query_order).
+-- Config: ledger, book_timeout_ms (or suppliers[x].book_timeout_ms; default
+-- max(timeout_ms, 8000)), cancel_timeout_ms (8000), query_timeout_ms (3000),
+-- reconcile_margin_s (5), reconcile_delay_s (1), reconcile_interval_s (30).
 local A = require("api.common")
 local S = hm.scripts.search or error("api/trade.lua: list api/search.lua before it in scripts")
 local P = require("policies.pricing")
