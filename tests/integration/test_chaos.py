@@ -871,6 +871,12 @@ class Chaos(unittest.TestCase):
                 k = "%s %s %s: %s" % (op["kind"], op["sup"], j.get("code"), str(j.get("msg"))[:70])
                 clean_err[k] = clean_err.get(k, 0) + 1
             if op["kind"] == "search" and j.get("code") == 0:
+                for st in j["data"].get("suppliers") or []:
+                    sup = st.get("supplier")
+                    if st.get("status") != "ok" and sup in self.fault_iv and \
+                            not self.faulted(sup, op["t0"] - 0.2, op["t1"] + 0.2):
+                        k = "search %s %s" % (sup, st.get("status"))
+                        clean_err[k] = clean_err.get(k, 0) + 1
                 k0, k1 = int(self.t(op["t0"]) // phase), int(self.t(op["t1"]) // phase)
                 if k0 == k1:
                     a = self.anchor_at(k0)
@@ -879,7 +885,7 @@ class Chaos(unittest.TestCase):
                             key = "%s %s" % (a, st.get("status"))
                             anchor[key] = anchor.get(key, 0) + 1
         print("  anchor supplier status in searches: %s" % json.dumps(anchor, sort_keys=True))
-        print("  error answers with no fault injected at that supplier:")
+        print("  error answers (and search statuses) with no fault injected at that supplier:")
         for k, n in sorted(clean_err.items(), key=lambda kv: -kv[1])[:15]:
             print("    %5d  %s" % (n, k))
         print("  events:")
