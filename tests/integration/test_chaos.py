@@ -42,9 +42,7 @@ import random
 import re
 import shutil
 import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import threading
@@ -53,8 +51,9 @@ import traceback
 import unittest
 
 import hmtest
-from hmtest import HOST, SOURCE_DIR, Server, ServerError, free_port, request, run_tests
+from hmtest import SOURCE_DIR, Server, ServerError, free_port, request, run_tests
 from test_api import READY, SAMPLE, book_body, demo_files
+from test_cache import Redis   # redis-server on a free port; kill() and start() again on it
 
 REDIS = shutil.which("redis-server")
 
@@ -132,38 +131,6 @@ class Node(Server):
                 time.sleep(0.2)
 
 
-class Redis:
-    def __init__(self):
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="hmchaos-redis-")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([REDIS, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = now() + 5
-        while now() < deadline:
-            try:
-                with socket.create_connection((HOST, self.port), timeout=0.5) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise AssertionError("redis-server did not start on port %d" % self.port)
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def close(self):
-        self.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 # The suppliers process also loads this: the simulators' booking records
 # (hm.shared "sim:NAME:cref:<client ref>" -> booking ref, "sim:NAME:bk:<ref>"
 # -> record) with each supplier's own status normalised, and rooms left.
@@ -222,7 +189,9 @@ def lua_list(items):
     return "{ " + ", ".join(json.dumps(x) for x in items) + " }"
 
 
-def suppliers_config(gw_port):
+def suppliers_config(gw_port, probe=True):
+    """The simulators only (pushing webhooks to the gateway on gw_port), plus
+    probe.lua (PROBE_LUA, in extra_files) when probe."""
     sims = ["%s/examples/suppliers/%s.lua" % (SOURCE_DIR, s) for s in SUPS]
     return """
 local base = require("demo_base")
@@ -239,7 +208,7 @@ for n, s in pairs(base.suppliers) do
   else s.webhook_url = "http://127.0.0.1:%(gw)d/webhooks/" .. n end   -- pushes go to gateway B
 end
 return base
-""" % {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(sims + ["probe.lua"]), "ready": lua_list(SUPS),
+""" % {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(sims + (["probe.lua"] if probe else [])), "ready": lua_list(SUPS),
        "gw": gw_port}
 
 
