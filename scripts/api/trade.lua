@@ -370,7 +370,9 @@ hm.route("POST", "/api/trade/book", A.handler(function(req, body)
       check(db:exec("UPDATE orders SET cancel_fees = ? WHERE id = ?",
         hm.json.encode(P.cancel_fees(res.cancel_fees, t.pc, norm.currency)), o.id), nil, "fees")
     end
-    set_status(o, st, OPEN, fields)
+    -- The supplier's own "confirmed" wins even over a Failed that a reconcile
+    -- wrote after the booking's window (an answer later than the margin).
+    set_status(o, st, st == ST.confirmed and { ST.unknown, ST.confirming, ST.failed } or OPEN, fields)
   else
     local kind = type(berr) == "table" and berr.kind or status
     local msg = type(berr) == "table" and (berr.message or berr.kind) or tostring(berr)
