@@ -318,10 +318,9 @@ function M.reconcile_cancel(o, req)
   if res.status == "cancelled" then
     set_status(o, ST.cancelled, { ST.confirmed, ST.cancel_failed }, { remark = "cancelled (reconciled with the supplier)",
       cancel_time = o.cancel_sent, cancel_sent = false })
-  elseif res.status == "confirmed" and
-         hm.time.now() > o.cancel_sent + cancel_timeout(o.supplier, conn) / 1000 + margin_s() then
-    set_status(o, o.status, { o.status }, { remark = "cancel not completed: the supplier still has it booked",
-      cancel_sent = false })
+  elseif hm.time.now() > o.cancel_sent + cancel_timeout(o.supplier, conn) / 1000 + margin_s() then
+    set_status(o, o.status, { o.status }, { remark = "cancel not completed: the supplier says " ..
+      (res.status == "confirmed" and "it is still booked" or tostring(res.status)), cancel_sent = false })
   end
   return o
 end

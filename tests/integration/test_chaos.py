@@ -212,7 +212,7 @@ return base
        "gw": gw_port}
 
 
-def gateway_config(shared_dir, sup_port, redis_port):
+def gateway_config(shared_dir, sup_port, redis_port, extra=""):
     scripts = ["%s/scripts/api/%s.lua" % (SOURCE_DIR, n) for n in ("auth", "search", "trade", "webhooks")]
     scripts.append(os.path.join(shared_dir, "extra.lua"))
     return """
@@ -228,6 +228,7 @@ base.reconcile_interval_s = 5
 -- final only after it; short so the run settles quickly
 base.book_timeout_ms = 4000
 base.reconcile_margin_s = 2
+%(extra)s
 local keep = {}
 for _, n in ipairs(%(ready)s) do keep[n] = true end
 for n, s in pairs(base.suppliers) do
@@ -237,7 +238,7 @@ end
 return base
 """ % {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(scripts), "ready": lua_list(SUPS),
        "ledger": json.dumps(os.path.join(shared_dir, "ledger.sqlite")), "redis": redis_port, "sup": sup_port,
-       "shared": json.dumps(shared_dir)}
+       "shared": json.dumps(shared_dir), "extra": extra}
 
 
 # ---------------------------------------------------------------------------
@@ -937,6 +938,94 @@ class Chaos(unittest.TestCase):
                 print("\n---- %s: %s" % (name, p.log_path))
                 print(p.log_tail(30))
             raise
+
+
+
+@unittest.skipUnless(REDIS, "redis-server is not installed (Debian package redis-server)")
+@unittest.skipUnless(len(SUPS) >= 1, "no supplier written")
+class CancelJournal(unittest.TestCase):
+    """A cancel is in the ledger (cancel_sent) before the supplier is called.
+    The gateway is frozen (SIGSTOP) while its cancel call is at the (slow)
+    supplier, which completes what it received; then kill -9 and a restart:
+    reconciliation must give the ledger the supplier's state."""
+
+    def test_cancel_outcome_lost_by_kill9_is_reconciled(self):
+        shared = tempfile.mkdtemp(prefix="hmchaos-shared-")
+        redis = Redis().start()
+        procs = []
+        try:
+            with open(os.path.join(shared, "extra.lua"), "w") as f:
+                f.write(extra_script("v1"))
+            port_g, port_s = free_port(), free_port()
+            while port_s == port_g:
+                port_s = free_port()
+            files = demo_files()
+            sup = Node(suppliers_config(port_g), port_s, workers=2,
+                       extra_files=dict(files, **{"probe.lua": PROBE_LUA % {"names": lua_list(SUPS)}})).start()
+            procs.append(sup)
+            gw = Node(gateway_config(shared, port_s, redis.port, extra="base.cancel_timeout_ms = 3000"),
+                      port_g, workers=2, extra_files=files).start()
+            procs.append(gw)
+            st, j, err = post(port_g, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})
+            tk = j["data"]["ticket"]
+            ledger = os.path.join(shared, "ledger.sqlite")
+
+            def row(ref):
+                db = sqlite3.connect("file:%s?mode=ro" % ledger, uri=True, timeout=10)
+                try:
+                    return db.execute("SELECT status, cancel_sent FROM orders WHERE customer_ref = ?",
+                                      (ref,)).fetchone()
+                finally:
+                    db.close()
+
+            # hotelbeds cancels in one call; agoda in two (preview, confirm): frozen between them
+            for name in [s for s in ("hotelbeds", "agoda") if s in SUPS]:
+                with self.subTest(supplier=name):
+                    hid = SAMPLE[name][0]
+                    ci, co = stay(45)
+                    st, j, err = post(port_g, "/api/search/hotelRates", {"hotelId": hid, "checkIn": ci,
+                                      "checkOut": co, "currency": "USD", "roomOccupancies": [{"adultCount": 2}]}, tk)
+                    pkgs = [r["ratePkgId"] for room in j["data"]["rooms"] for r in room["rates"]
+                            if r["originalRoomNaming"].get("supplierName") == name]
+                    self.assertTrue(pkgs, j["data"].get("suppliers"))
+                    ref = "CJ%d-%s" % (int(time.time()) % 100000, name)
+                    st, j, err = post(port_g, "/api/trade/book", book_body(ref, pkgs[0]), tk)
+                    self.assertEqual(j["data"]["status"], 2, j)
+                    sim_post(port_s, name, "_faults", {"latency_ms": 1500})
+                    threading.Thread(target=post, daemon=True,
+                                     args=(port_g, "/api/trade/cancel", {"customerReferenceNo": ref}, tk)).start()
+                    deadline = now() + 10
+                    while row(ref)[1] is None:
+                        self.assertLess(now(), deadline, "cancel_sent never written")
+                        time.sleep(0.02)
+                    gw.proc.send_signal(signal.SIGSTOP)     # the call is at the supplier (1.5 s latency)
+                    time.sleep(2.5)                         # ... which completes it
+                    gw.kill9()
+                    self.assertEqual(row(ref)[0], 2, "the cancel's answer was never recorded")
+                    sim_post(port_s, name, "_faults", {})
+                    gw.restart()
+                    deadline = now() + 20                   # cancel window: 3 s + margin 2 s
+                    while True:
+                        st, j, err = post(port_g, "/api/trade/queryOrders", {"customerReferenceNos": [ref]}, tk)
+                        status, sent = row(ref)
+                        if sent is None or now() > deadline:
+                            break
+                        time.sleep(0.3)
+                    at_sup = {b["cref"]: b["status"] for b in get_json(port_s, "/chaos/bookings")[name]}
+                    self.assertIsNone(sent, "cancel journal never resolved")
+                    self.assertEqual(status, {"cancelled": 3, "confirmed": 2}[at_sup[ref]], (name, at_sup[ref]))
+                    if name == "hotelbeds":
+                        self.assertEqual(status, 3)
+                    self.assertEqual(j["data"]["orders"][0]["status"], status, j)
+            for p in procs:
+                p.stop(check=True)
+        finally:
+            for p in procs:
+                if p.alive():
+                    p.stop(check=False)
+                p.cleanup()
+            redis.close()
+            shutil.rmtree(shared, ignore_errors=True)
 
 
 if __name__ == "__main__":
