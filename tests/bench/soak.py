@@ -51,7 +51,7 @@ from hmtest import SOURCE_DIR, free_port, request  # noqa: E402
 from test_api import book_body, demo_files  # noqa: E402
 # SUPS: the suppliers written and switched on in demo.lua; Node: a server on a
 # port chosen beforehand (the two configs name each other's port)
-from test_chaos import SUPS as READY, Node, lua_list, pkg_fields, stay, suppliers_config  # noqa: E402
+from test_chaos import SUPS as READY, Node, lua_list, only_ready, pkg_fields, post, stay, suppliers_config  # noqa: E402
 
 RSS_SLOPE_MIB_MIN = 1.0
 RSS_RISE_MIB = 3.0
@@ -71,28 +71,8 @@ base.scripts = %(scripts)s
 base.ledger = "ledger.sqlite"
 base.static = nil
 base.access_log = false
-local keep = {}
-for _, n in ipairs(%(ready)s) do keep[n] = true end
-for n, s in pairs(base.suppliers) do
-  if not keep[n] then base.suppliers[n] = nil
-  else s.base_url = "http://127.0.0.1:%(sup)d/sim/" .. n end
-end
-return base
-""" % {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(scripts), "ready": lua_list(READY), "sup": sup_port}
-
-
-def post(port, path, body, tk=None, timeout=20):
-    h = {"Content-Type": "application/json"}
-    if tk:
-        h["Authorization"] = "Bearer " + tk
-    try:
-        st, _h, data = request(port, "POST", path, headers=h, body=json.dumps(body), timeout=timeout)
-    except Exception as e:        # noqa: BLE001 -- counted, the run goes on
-        return None, None, repr(e)
-    try:
-        return st, json.loads(data.decode()), None
-    except ValueError:
-        return st, None, None
+""" % {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(scripts)} + \
+        only_ready('s.base_url = "http://127.0.0.1:%d/sim/" .. n' % sup_port)
 
 
 def proc_sample(pid):

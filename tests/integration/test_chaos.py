@@ -189,11 +189,23 @@ def lua_list(items):
     return "{ " + ", ".join(json.dumps(x) for x in items) + " }"
 
 
+def only_ready(assign):
+    """Lua for the end of a config built on demo_base: drop the suppliers not in
+    SUPS; `assign` (Lua, with `s` the supplier's table and `n` its name) for the others."""
+    return """local keep = {}
+for _, n in ipairs(%s) do keep[n] = true end
+for n, s in pairs(base.suppliers) do
+  if not keep[n] then base.suppliers[n] = nil else %s end
+end
+return base
+""" % (lua_list(SUPS), assign)
+
+
 def suppliers_config(gw_port, probe=True):
     """The simulators only (pushing webhooks to the gateway on gw_port), plus
     probe.lua (PROBE_LUA, in extra_files) when probe."""
     sims = ["%s/examples/suppliers/%s.lua" % (SOURCE_DIR, s) for s in SUPS]
-    return """
+    return ("""
 local base = require("demo_base")
 base.lua_path = { %(src)s .. "/scripts", %(src)s .. "/examples" }
 base.scripts = %(scripts)s
@@ -201,21 +213,15 @@ base.ledger = nil
 base.redis = nil
 base.static = nil
 base.access_log = false
-local keep = {}
-for _, n in ipairs(%(ready)s) do keep[n] = true end
-for n, s in pairs(base.suppliers) do
-  if not keep[n] then base.suppliers[n] = nil
-  else s.webhook_url = "http://127.0.0.1:%(gw)d/webhooks/" .. n end   -- pushes go to gateway B
-end
-return base
-""" % {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(sims + (["probe.lua"] if probe else [])), "ready": lua_list(SUPS),
-       "gw": gw_port}
+""" + only_ready('s.webhook_url = "http://127.0.0.1:%(gw)d/webhooks/" .. n')) % \
+        {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(sims + (["probe.lua"] if probe else [])),
+         "gw": gw_port}
 
 
 def gateway_config(shared_dir, sup_port, redis_port, extra=""):
     scripts = ["%s/scripts/api/%s.lua" % (SOURCE_DIR, n) for n in ("auth", "search", "trade", "webhooks")]
     scripts.append(os.path.join(shared_dir, "extra.lua"))
-    return """
+    return ("""
 local base = require("demo_base")
 base.lua_path = { %(src)s .. "/scripts", %(src)s .. "/examples", %(shared)s }
 base.scripts = %(scripts)s
@@ -229,16 +235,10 @@ base.reconcile_interval_s = 5
 base.book_timeout_ms = 4000
 base.reconcile_margin_s = 2
 %(extra)s
-local keep = {}
-for _, n in ipairs(%(ready)s) do keep[n] = true end
-for n, s in pairs(base.suppliers) do
-  if not keep[n] then base.suppliers[n] = nil
-  else s.base_url = "http://127.0.0.1:%(sup)d/sim/" .. n end
-end
-return base
-""" % {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(scripts), "ready": lua_list(SUPS),
-       "ledger": json.dumps(os.path.join(shared_dir, "ledger.sqlite")), "redis": redis_port, "sup": sup_port,
-       "shared": json.dumps(shared_dir), "extra": extra}
+""" + only_ready('s.base_url = "http://127.0.0.1:%(sup)d/sim/" .. n')) % \
+        {"src": json.dumps(SOURCE_DIR), "scripts": lua_list(scripts),
+         "ledger": json.dumps(os.path.join(shared_dir, "ledger.sqlite")), "redis": redis_port, "sup": sup_port,
+         "shared": json.dumps(shared_dir), "extra": extra}
 
 
 # ---------------------------------------------------------------------------
