@@ -267,6 +267,8 @@ static void fanout_cancel(hm_task_t *t, void *data)
         if (child) {
             f->jobs[i].child = NULL;
             hm_task_abort(child);
+            if (f->jobs[i].supplier[0])
+                hm_guard_abandon(f->jobs[i].supplier);   /* no outcome: free a half-open probe */
         }
     }
     fanout_release(f);

@@ -5,6 +5,8 @@
 #include <lauxlib.h>
 #include <limits.h>
 #include <lua.h>
+#include <openssl/rand.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -197,8 +199,28 @@ static void set_nil(lua_State *L, const char *table, const char *field)
     lua_pop(L, 1);
 }
 
+/* LuaJIT seeds math.random with the same constant in every state: two
+ * workers (or two processes) drawing "random" ids would draw the same ones.
+ * Each state gets its own seed. */
+static int seed_random(lua_State *L)
+{
+    uint32_t seed;
+    if (RAND_bytes((unsigned char *)&seed, sizeof(seed)) != 1)
+        return HM_EIO;
+    lua_getglobal(L, "math");
+    lua_getfield(L, -1, "randomseed");
+    lua_pushnumber(L, (lua_Number)seed);
+    int rc = lua_pcall(L, 1, 0, 0);
+    if (rc != 0)
+        lua_pop(L, 1);   /* the error message */
+    lua_pop(L, 1);       /* math */
+    return rc == 0 ? HM_OK : HM_EIO;
+}
+
 int hm_lua_sandbox(lua_State *L, const hm_config_t *cfg)
 {
+    if (seed_random(L) != HM_OK)
+        return luaL_error(L, "cannot seed math.random");
     static const char *const os_gone[] = { "execute", "exit", "remove", "rename", "tmpname",
                                            "setlocale" };
     for (size_t i = 0; i < HM_ARRAY_SIZE(os_gone); i++)

@@ -188,6 +188,15 @@ void hm_guard_record(const char *supplier, hm_outcome_t outcome, double retry_af
     pthread_mutex_unlock(&lock);
 }
 
+void hm_guard_abandon(const char *supplier)
+{
+    pthread_mutex_lock(&lock);
+    guard_t *g = find(supplier, 0);
+    if (g && g->state == HALF_OPEN)
+        g->probing = 0;
+    pthread_mutex_unlock(&lock);
+}
+
 static const char *state_name(const guard_t *g, double now)
 {
     if (g->state == OPEN && now - g->opened_at >= g->opts.open_seconds)

@@ -34,6 +34,11 @@ void hm_guard_opts_default(hm_guard_opts_t *o);
  * state must be followed by hm_guard_record. */
 hm_guard_verdict_t hm_guard_admit(const char *supplier, const hm_guard_opts_t *o, double now);
 void hm_guard_record(const char *supplier, hm_outcome_t outcome, double retry_after, double now);
+/* An admitted call that ended without an outcome (aborted: its caller went
+ * away or an enclosing job timed out). Not a health signal either way, but a
+ * half-open breaker's probe slot is freed: without this the breaker waited
+ * for the lost probe forever and the supplier stayed circuit_open. */
+void hm_guard_abandon(const char *supplier);
 
 /* "closed" | "open" | "half_open" (for tests and status). */
 const char *hm_guard_state(const char *supplier, double now);

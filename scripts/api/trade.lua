@@ -5,11 +5,22 @@
 -- BEFORE the supplier is called; (appKey, customerReferenceNo) is UNIQUE, so a
 -- repeat is 100001003 (HTTP 409). The supplier's answer moves it to 2
 -- Confirmed / 4 Failed; a timeout or an uncertain answer leaves it Confirming
--- and it is reconciled with connector.query_order (by customer reference) on
--- the next queryOrders and by a background sweep (worker 0, at startup and
--- every reconcile_interval_s). While a booking call is in flight its key is
--- in hm.shared, so a sweep never fails an order whose answer is still coming;
--- after a crash the marker is gone and the supplier's truth wins.
+-- and it is reconciled with connector.query_order on the next queryOrders and
+-- by a background sweep (worker 0, at startup and every reconcile_interval_s).
+-- Any node may reconcile any order (nodes share the ledger), also one whose
+-- booking call another node still has in flight. So:
+--   * a supplier's "no such booking" is final only after the booking's window
+--     (booking_time + the book timeout + reconcile_margin_s): before that the
+--     booking may still be on its way;
+--   * every status change is conditional on the status it changes from
+--     (UPDATE ... WHERE status IN (...)): a late answer or a late reconcile
+--     never overwrites a terminal status another node wrote.
+-- Cancel is journaled the same way: cancel_sent is set before the supplier is
+-- called, cleared with the result; an uncertain cancel (timeout, kill -9)
+-- keeps it and is resolved by asking the supplier (query_order).
+-- Config: ledger, book_timeout_ms (or suppliers[x].book_timeout_ms; default
+-- max(timeout_ms, 8000)), cancel_timeout_ms (8000), query_timeout_ms (3000),
+-- reconcile_margin_s (5), reconcile_delay_s (1), reconcile_interval_s (30).
 local A = require("api.common")
 local S = hm.scripts.search or error("api/trade.lua: list api/search.lua before it in scripts")
 local P = require("policies.pricing")
@@ -48,6 +59,8 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_status ON orders(status);
 CREATE INDEX IF NOT EXISTS orders_supplier_ref ON orders(app_key, supplier_ref);
 ]]
+-- Columns added since the first ledger: ALTERed into older files at load.
+local ADDED = { cancel_sent = "REAL" }
 
 local ledger_path = hm.config.ledger or "hotelmux-ledger.sqlite"
 local db = hm.db.open(ledger_path)
@@ -55,6 +68,20 @@ do
   -- load time: synchronous on the control thread, fails the (re)load loudly
   local ok, err = db:exec(SCHEMA)
   if not ok then error("ledger " .. ledger_path .. ": " .. tostring(err)) end
+  local cols, cerr = db:exec("PRAGMA table_info(orders)")
+  if not cols then error("ledger " .. ledger_path .. ": " .. tostring(cerr)) end
+  local have = {}
+  for _, c in ipairs(cols) do have[c.name] = true end
+  for name, ty in pairs(ADDED) do
+    if not have[name] then
+      local aok, aerr = db:exec("ALTER TABLE orders ADD COLUMN " .. name .. " " .. ty)
+      -- another node may have added it between our PRAGMA and ALTER
+      if not aok and not tostring(aerr):match("duplicate column") then
+        error("ledger " .. ledger_path .. ": " .. tostring(aerr))
+      end
+    end
+  end
+  db:exec("CREATE INDEX IF NOT EXISTS orders_cancel_sent ON orders(cancel_sent)")
 end
 M.db = db
 
@@ -65,8 +92,6 @@ local function check(r, err, what)
   end
   return r
 end
-
-local function inflight_key(app, ref) return "api:inflight:" .. app .. ":" .. ref end
 
 ---------------------------------------------------------------------------
 -- Ledger row -> HotelByte HotelOrder.
@@ -112,24 +137,36 @@ local function get(app, ref)
   return rows[1]
 end
 
-local function set_status(o, status, fields)
+local function refresh(o)
+  local fresh = get(o.app_key, o.customer_ref)
+  if fresh then for k, v in pairs(fresh) do o[k] = v end end
+  return o
+end
+
+-- Move o to `status` only while it is still in one of the statuses `from`
+-- (another node may have decided first). fields.cancel_sent: false clears the
+-- cancel journal, a number sets it. Returns true when this update won; o is
+-- re-read either way.
+local function set_status(o, status, from, fields)
   fields = fields or {}
-  local now = hm.time.now()
-  check(db:exec([[UPDATE orders SET status = ?, status_remark = ?, supplier_ref = COALESCE(?, supplier_ref),
+  local marks = {}
+  for i = 1, #from do marks[i] = "?" end
+  local clear_cancel = fields.cancel_sent == false and 1 or 0
+  local r = check(db:exec([[UPDATE orders SET status = ?, status_remark = COALESCE(?, status_remark),
+      supplier_ref = COALESCE(?, supplier_ref),
       hotel_confirm_no = COALESCE(?, hotel_confirm_no), cancel_time = COALESCE(?, cancel_time),
       cancel_reason = COALESCE(?, cancel_reason), service_fee = COALESCE(?, service_fee),
-      refunded = COALESCE(?, refunded), updated_at = ? WHERE id = ?]],
-    status, fields.remark or o.status_remark, fields.supplier_ref, fields.hotel_confirm_no, fields.cancel_time,
-    fields.cancel_reason, fields.service_fee, fields.refunded, now, o.id), nil, "update")
-  o.status = status
-  o.status_remark = fields.remark or o.status_remark
-  for k, v in pairs({ supplier_ref = fields.supplier_ref, hotel_confirm_no = fields.hotel_confirm_no,
-                      cancel_time = fields.cancel_time, cancel_reason = fields.cancel_reason,
-                      service_fee = fields.service_fee, refunded = fields.refunded }) do
-    o[k] = v
-  end
-  o.updated_at = now
+      refunded = COALESCE(?, refunded),
+      cancel_sent = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, cancel_sent) END,
+      updated_at = ? WHERE id = ? AND status IN (]] .. table.concat(marks, ", ") .. ")",
+    status, fields.remark, fields.supplier_ref, fields.hotel_confirm_no, fields.cancel_time,
+    fields.cancel_reason, fields.service_fee, fields.refunded, clear_cancel,
+    type(fields.cancel_sent) == "number" and fields.cancel_sent or nil, hm.time.now(), o.id, unpack(from)),
+    nil, "update")
+  refresh(o)
+  return (r.changes or 0) > 0
 end
+local OPEN = { 0, 1 }            -- non-terminal: the booking's outcome is not known yet
 
 ---------------------------------------------------------------------------
 -- Validation (errors name the field).
@@ -183,13 +220,24 @@ local function parse_book(body)
   return ref, sup, t, h, gout
 end
 
--- Connector order from a ledger row.
+-- Connector order from a ledger row (holder and guests in the connector's
+-- snake_case, as book() gets them).
 local function connector_order(o)
   local _, t = A.decode_id(o.rate_pkg_id)
   t = t or {}
+  local holder = decode(o.holder, {})
+  local guests = {}
+  for i, g in ipairs(decode(o.guests, {})) do
+    guests[i] = { room_index = g.roomIndex, first_name = g.firstName, last_name = g.lastName, age = A.val(g.age),
+                  is_child = g.isChild }
+  end
   return { customer_ref = o.customer_ref, supplier_ref = o.supplier_ref, key = t.k, hotel_id = o.supplier_hotel,
            room_id = t.r, check_in = o.check_in, check_out = o.check_out, nights = o.nights, rooms = t.o,
-           currency = t.c, price = t.p, price_currency = t.pc }   -- price: the expected net (decimal string)
+           currency = t.c, price = t.p, price_currency = t.pc,   -- price: the expected net (decimal string)
+           hotel_confirm_no = o.hotel_confirm_no,
+           holder = { first_name = holder.firstName, last_name = holder.lastName, email = A.val(holder.email),
+                      phone = A.val(holder.phone) },
+           guests = guests }
 end
 
 local function book_timeout(sup, conn)
@@ -200,29 +248,79 @@ end
 
 local STATUS_OF = { confirmed = ST.confirmed, pending = ST.confirming, cancelled = ST.cancelled, failed = ST.failed }
 
--- Ask the supplier about one non-terminal order and update the ledger.
--- `force`: a not_found answer fails the order even without the in-flight check.
-function M.reconcile(o, req)
-  if o.status ~= ST.confirming and o.status ~= ST.unknown then return o end
-  if hm.shared.get(inflight_key(o.app_key, o.customer_ref)) then return o end -- its answer is still coming
-  local conn = A.connector(o.supplier)
-  if not conn or not conn.query_order then return o end
+local function cancel_timeout(sup, conn)
+  return math.max(A.timeout_ms(sup, conn), tonumber(hm.config.cancel_timeout_ms) or 8000)
+end
+local function margin_s() return tonumber(hm.config.reconcile_margin_s) or 5 end
+
+-- Until when a supplier may still be processing this order's booking call
+-- (sent by any node): a "no such booking" before then is not an answer.
+local function book_window_end(o, conn)
+  return (o.booking_time or 0) + book_timeout(o.supplier, conn) / 1000 + margin_s()
+end
+
+-- Ask the supplier about one order: res or nil (logged).
+local function ask(o, req, conn, order)
   local tmo = math.max(A.timeout_ms(o.supplier, conn), tonumber(hm.config.query_timeout_ms) or 3000)
   local res, err = A.call(o.supplier, tmo, function()
-    return conn.query_order(A.ctx(o.supplier, req, tmo), connector_order(o))
+    return conn.query_order(A.ctx(o.supplier, req, tmo), order)
   end)
   if not res then
     hm.log.warn("reconcile: supplier did not answer", { supplier = o.supplier, ref = o.customer_ref,
       err = type(err) == "table" and err.message or tostring(err) })
-    return o
   end
+  return res
+end
+
+-- Ask the supplier about one non-terminal order and update the ledger.
+function M.reconcile(o, req)
+  if o.status ~= ST.confirming and o.status ~= ST.unknown then return o end
+  local conn = A.connector(o.supplier)
+  if not conn or not conn.query_order then return o end
+  local order = connector_order(o)
+  local window_open = hm.time.now() < book_window_end(o, conn)
+  if not o.supplier_ref and conn.features and conn.features.query_by_customer_ref == false then
+    -- The supplier finds bookings by its own id only (Agoda). Without it, the
+    -- connector may replay the booking request (idempotent at the supplier on
+    -- our reference): not while the first call may still be in flight.
+    if window_open then return o end
+    order.replay_book = true
+  end
+  local res = ask(o, req, conn, order)
+  if not res then return o end
   if res.status == "not_found" then
-    set_status(o, ST.failed, { remark = "reconciled: the supplier has no booking for this reference" })
+    if not window_open then
+      set_status(o, ST.failed, OPEN, { remark = "reconciled: the supplier has no booking for this reference" })
+    end
   elseif STATUS_OF[res.status] and STATUS_OF[res.status] ~= o.status then
-    set_status(o, STATUS_OF[res.status], { remark = "reconciled with the supplier",
+    set_status(o, STATUS_OF[res.status], OPEN, { remark = "reconciled with the supplier",
       supplier_ref = res.supplier_ref and tostring(res.supplier_ref), hotel_confirm_no = res.hotel_confirm_no })
   elseif res.supplier_ref and not o.supplier_ref then
-    set_status(o, o.status, { supplier_ref = tostring(res.supplier_ref) })
+    set_status(o, o.status, { o.status }, { supplier_ref = tostring(res.supplier_ref) })
+  end
+  return o
+end
+
+function M.reconcile_any(o, req)
+  if o.status == ST.confirming or o.status == ST.unknown then return M.reconcile(o, req) end
+  return M.reconcile_cancel(o, req)
+end
+
+-- An order whose cancel call had no certain answer (timeout, 5xx, the node
+-- killed): the supplier says whether it is cancelled. "Still booked" is final
+-- only once the cancel call can no longer be in flight.
+function M.reconcile_cancel(o, req)
+  if not o.cancel_sent or o.status == ST.cancelled then return o end
+  local conn = A.connector(o.supplier)
+  if not conn or not conn.query_order then return o end
+  local res = ask(o, req, conn, connector_order(o))
+  if not res then return o end
+  if res.status == "cancelled" then
+    set_status(o, ST.cancelled, { ST.confirmed, ST.cancel_failed }, { remark = "cancelled (reconciled with the supplier)",
+      cancel_time = o.cancel_sent, cancel_sent = false })
+  elseif hm.time.now() > o.cancel_sent + cancel_timeout(o.supplier, conn) / 1000 + margin_s() then
+    set_status(o, o.status, { o.status }, { remark = "cancel not completed: the supplier says " ..
+      (res.status == "confirmed" and "it is still booked" or tostring(res.status)), cancel_sent = false })
   end
   return o
 end
@@ -257,10 +355,9 @@ hm.route("POST", "/api/trade/book", A.handler(function(req, body)
   end
   order.remarks = A.val(body.remarks)
   local tmo = book_timeout(sup, conn)
-  local key = inflight_key(req.app, ref)
-  hm.shared.set(key, "1", tmo / 1000 + 5)
   local res, berr, status = A.call(sup, tmo, function() return conn.book(A.ctx(sup, req, tmo), order) end)
-  hm.shared.delete(key)
+  -- Every update below is conditional on the order still being open: another
+  -- node's reconcile may have learnt the outcome from the supplier meanwhile.
   if res then
     local st = STATUS_OF[res.status] or ST.confirming
     if st == ST.cancelled then st = ST.confirming end
@@ -272,21 +369,21 @@ hm.route("POST", "/api/trade/book", A.handler(function(req, body)
       check(db:exec("UPDATE orders SET cancel_fees = ? WHERE id = ?",
         hm.json.encode(P.cancel_fees(res.cancel_fees, t.pc, norm.currency)), o.id), nil, "fees")
     end
-    set_status(o, st, fields)
-    o = get(req.app, ref)
+    -- The supplier's own "confirmed" wins even over a Failed that a reconcile
+    -- wrote after the booking's window (an answer later than the margin).
+    set_status(o, st, st == ST.confirmed and { ST.unknown, ST.confirming, ST.failed } or OPEN, fields)
   else
     local kind = type(berr) == "table" and berr.kind or status
     local msg = type(berr) == "table" and (berr.message or berr.kind) or tostring(berr)
     if status == "circuit_open" or status == "throttled" and not (type(berr) == "table" and berr.status) then
       -- refused before the supplier was called
-      set_status(o, ST.failed, { remark = "supplier not called: " .. tostring(status) })
+      set_status(o, ST.failed, OPEN, { remark = "supplier not called: " .. tostring(status) })
     elseif kind == "bad_request" or kind == "auth" then
-      set_status(o, ST.failed, { remark = "supplier refused: " .. msg })
+      set_status(o, ST.failed, OPEN, { remark = "supplier refused: " .. msg })
     else
       -- timeout, network, 5xx, garbage, duplicate: uncertain -> stays Confirming
-      set_status(o, ST.confirming, { remark = "supplier answer uncertain (" .. tostring(kind) .. "); reconciling" })
+      set_status(o, ST.confirming, OPEN, { remark = "supplier answer uncertain (" .. tostring(kind) .. "); reconciling" })
     end
-    o = get(req.app, ref)
   end
   local j = M.order_json(o)
   return A.ok(req, { order = j, status = j.status, customerReferenceNo = ref,
@@ -317,24 +414,21 @@ hm.route("POST", "/api/trade/queryOrders", A.handler(function(req, body)
   if #crefs == 0 and #srefs == 0 then
     add(check(db:exec("SELECT * FROM orders WHERE app_key = ? ORDER BY id DESC LIMIT 100", req.app), nil, "query"))
   end
-  -- non-terminal orders: ask the suppliers, concurrently
+  -- non-terminal orders and uncertain cancels: ask the suppliers, concurrently
   local pending = {}
   for _, o in ipairs(rows) do
-    if o.status == ST.confirming or o.status == ST.unknown then pending[#pending + 1] = o end
+    if o.status == ST.confirming or o.status == ST.unknown or o.cancel_sent then pending[#pending + 1] = o end
   end
   if #pending == 1 then
-    M.reconcile(pending[1], req)
+    M.reconcile_any(pending[1], req)
   elseif #pending > 1 then
     local jobs = {}
     for i, o in ipairs(pending) do
       if i > 32 then break end
-      jobs[#jobs + 1] = { name = "reconcile-" .. i, fn = function() M.reconcile(o, req); return true end }
+      jobs[#jobs + 1] = { name = "reconcile-" .. i, fn = function() M.reconcile_any(o, req); return true end }
     end
     hm.fanout(jobs, { deadline_ms = tonumber(hm.config.query_deadline_ms) or 5000 })
-    for _, o in ipairs(pending) do
-      local fresh = get(o.app_key, o.customer_ref)
-      if fresh then for k, v in pairs(fresh) do o[k] = v end end
-    end
+    for _, o in ipairs(pending) do refresh(o) end
   end
   local out = {}
   for _, o in ipairs(rows) do
@@ -366,36 +460,58 @@ hm.route("POST", "/api/trade/cancel", A.handler(function(req, body)
   end
   local conn, why = A.connector(o.supplier)
   if not conn then return A.fail(req, A.CODE.dependency, o.supplier .. ": " .. tostring(why)) end
-  local tmo = math.max(A.timeout_ms(o.supplier, conn), tonumber(hm.config.cancel_timeout_ms) or 8000)
+  local CANCELLABLE = { ST.confirmed, ST.cancel_failed }
+  -- an earlier cancel without a certain answer: it may have gone through
+  if o.cancel_sent then
+    M.reconcile_cancel(o, req)
+    if o.status == ST.cancelled then return answer() end
+  end
+  -- journal first: a crash from here on leaves cancel_sent for the reconciler
+  local sent = hm.time.now()
+  if not set_status(o, o.status, CANCELLABLE, { remark = "cancellation sent to the supplier", cancel_sent = sent }) then
+    return answer()       -- another node cancelled it meanwhile
+  end
+  local tmo = cancel_timeout(o.supplier, conn)
   local res, err, status = A.call(o.supplier, tmo, function()
     return conn.cancel(A.ctx(o.supplier, req, tmo), connector_order(o))
   end)
-  if not res then
-    local kind = type(err) == "table" and err.kind or status
-    if kind == "bad_request" or kind == "not_found" then
-      set_status(o, ST.cancel_failed, { remark = "cancel refused: " .. tostring(type(err) == "table" and err.message or err) })
-      return answer()
-    end
-    return S.error_answer(req, err, status, o.supplier)
-  end
-  if res.status ~= "cancelled" then
-    set_status(o, ST.cancel_failed, { remark = "cancel failed: " .. tostring(res.reason or res.status) })
+  if res and res.status == "cancelled" then
+    local fee = res.fee or {}
+    local fee_amt = P.convert(fee.amount or "0", fee.currency or o.supplier_currency, o.currency)
+    set_status(o, ST.cancelled, CANCELLABLE, { remark = "cancelled", cancel_time = hm.time.now(),
+      cancel_reason = reason or "", service_fee = fee_amt, refunded = hm.money.sub(o.net or "0", fee_amt),
+      cancel_sent = false })
     return answer()
   end
-  local fee = res.fee or {}
-  local fee_amt = P.convert(fee.amount or "0", fee.currency or o.supplier_currency, o.currency)
-  set_status(o, ST.cancelled, { remark = "cancelled", cancel_time = hm.time.now(), cancel_reason = reason or "",
-    service_fee = fee_amt, refunded = hm.money.sub(o.net or "0", fee_amt) })
-  return answer()
+  local kind = type(err) == "table" and err.kind or status
+  if not res and (status == "circuit_open" or status == "throttled" and not (type(err) == "table" and err.status)) then
+    -- refused before the supplier was called: nothing was sent
+    set_status(o, o.status, CANCELLABLE, { remark = "cancel not sent: " .. tostring(status), cancel_sent = false })
+    return S.error_answer(req, err, status, o.supplier)
+  end
+  -- A refusal may be "already cancelled" (a retry, or another node's cancel):
+  -- the supplier's own record decides.
+  M.reconcile_cancel(o, req)
+  if o.status == ST.cancelled then return answer() end
+  if res or kind == "bad_request" or kind == "not_found" then
+    local why_not = res and tostring(res.reason or res.status)
+                    or tostring(type(err) == "table" and err.message or err)
+    set_status(o, ST.cancel_failed, CANCELLABLE, { remark = (res and "cancel failed: " or "cancel refused: ") .. why_not,
+      cancel_sent = false })
+    return answer()
+  end
+  -- timeout, 5xx, garbage: uncertain; cancel_sent stays for the reconciler
+  return S.error_answer(req, err, status, o.supplier)
 end))
 
 ---------------------------------------------------------------------------
 -- Background reconciliation: worker 0, shortly after start and then every
--- reconcile_interval_s (default 30), for orders left Confirming.
+-- reconcile_interval_s (default 30), for orders left Confirming or with a
+-- cancel of uncertain outcome.
 function M.sweep()
-  local rows = db:exec("SELECT * FROM orders WHERE status IN (0, 1) ORDER BY id LIMIT 50")
+  local rows = db:exec("SELECT * FROM orders WHERE status IN (0, 1) OR cancel_sent IS NOT NULL ORDER BY id LIMIT 200")
   for _, o in ipairs(rows or {}) do
-    local ok, err = pcall(M.reconcile, o, nil)
+    local ok, err = pcall(M.reconcile_any, o, nil)
     if not ok then hm.log.warn("reconcile failed", { ref = o.customer_ref, err = tostring(err) }) end
   end
 end

@@ -30,7 +30,9 @@ local c = require("lib.connector")
 
 local M = {
   id = "agoda",
-  features = { webhooks = true, content = false },   -- webhook(): lib/webhook.lua
+  -- query_by_customer_ref = false: Booking Details takes Agoda booking ids only
+  -- (see query_order for an order whose book answer was lost)
+  features = { webhooks = true, content = false, query_by_customer_ref = false },   -- webhook(): lib/webhook.lua
   limits = { timeout_ms = 300, qps = 50 },
 }
 
@@ -488,6 +490,18 @@ function M.book_body(ctx, order, k)
   }
 end
 
+-- The booking in a Book answer: { status, supplier_ref, itinerary_id } or nil, err.
+local function booked(doc)
+  local d = val(doc.bookingDetails)
+  if type(d) == "table" and d[1] then d = d[1] end
+  if type(d) ~= "table" or val(d.id) == nil then
+    return nil, c.err("bad_response", "agoda: book answer without bookingDetails.id")
+  end
+  -- processing=true: accepted but not confirmed yet; poll Booking Details [AG2]
+  return { status = val(d.processing) == true and "pending" or "confirmed", supplier_ref = tostring(val(d.id)),
+           itinerary_id = val(d.itineraryId) and tostring(d.itineraryId) or nil }
+end
+
 function M.book(ctx, order)
   local k = M.parse_key(order.key)
   if not k or k.lite then return nil, c.err("bad_request", "agoda: not a bookable Agoda rate key") end
@@ -503,18 +517,10 @@ function M.book(ctx, order)
     end
     return nil, err
   end
-  local d = val(doc.bookingDetails)
-  if type(d) == "table" and d[1] then d = d[1] end
-  if type(d) ~= "table" or val(d.id) == nil then
-    return nil, c.err("bad_response", "agoda: book answer without bookingDetails.id")
-  end
-  return {
-    -- processing=true: accepted but not confirmed yet; poll Booking Details [AG2]
-    status = val(d.processing) == true and "pending" or "confirmed",
-    supplier_ref = tostring(val(d.id)),
-    itinerary_id = val(d.itineraryId) and tostring(d.itineraryId) or nil,
-    price = { currency = k.c, net = money(expected_net(order) or k.i) },
-  }
+  local b, berr = booked(doc)
+  if not b then return nil, berr end
+  b.price = { currency = k.c, net = money(expected_net(order) or k.i) }
+  return b
 end
 
 -- Booking Details statuses: BookingConfirmed / BookingCharged documented [AG5]; the
@@ -527,10 +533,35 @@ local function order_status(s)
   return "pending"
 end
 
+-- An order without its Agoda booking id: the Book answer never arrived (timeout,
+-- 5xx, garbage, the gateway killed mid-call). Booking Details is by booking id
+-- only and no lookup by `tag` is documented, so the caller may set
+-- order.replay_book (trade.lua: once the first call cannot be in flight any
+-- more) and the identical Book request is sent again: with allowDuplication=false
+-- it answers the booking already made under this tag (UNVERIFIED: the docs
+-- name the flag, not its answer; the simulator answers the existing booking).
+-- A business refusal (price changed, sold out, bad request) means Agoda holds
+-- no booking under this tag. If the first call never reached Agoda, the replay
+-- books it now, for the price and guests of the original request: the order
+-- was Confirming, never Failed, so it becomes what the client asked for.
+local function replay_book(ctx, order)
+  local k = M.parse_key(order.key)
+  if not k or k.lite then return nil, c.err("bad_request", "agoda: not a bookable Agoda rate key") end
+  local doc, err = call(ctx, "book", M.book_body(ctx, order, k))
+  if not doc then
+    local s = err.status
+    if s == 501 or s == 502 or s == 503 or err.kind == "bad_request" then
+      return { status = "not_found", reason = err.message }
+    end
+    return nil, err          -- "duplicate" too: a booking exists, its id unknown
+  end
+  return booked(doc)
+end
+
 function M.query_order(ctx, order)
   local id = tonumber(order.supplier_ref)
   if not id then
-    -- Booking Details is by Agoda booking id only; no lookup by `tag` is documented.
+    if order.replay_book then return replay_book(ctx, order) end
     return nil, c.err("bad_request", "agoda: query_order needs the Agoda booking id (supplier_ref)")
   end
   local doc, err = call(ctx, "details", { bookingIds = { id } })

@@ -457,7 +457,8 @@ class TestCrashSafeBooking(unittest.TestCase):
         sup = next((s for s in ("hotelbeds", "expedia", "dida", "agoda", "derbysoft") if s in READY), None)
         if sup is None:
             self.skipTest("no supplier written yet")
-        srv = Server(config(extra="base.reconcile_delay_s = 3"), workers=2, extra_files=demo_files())
+        # the booking's window: book timeout 4 s + margin 1 s after booking_time
+        srv = Server(config(extra=CRASH_WINDOW + "base.reconcile_delay_s = 3"), workers=2, extra_files=demo_files())
         srv.start()
         try:
             port = srv.port
@@ -487,14 +488,24 @@ class TestCrashSafeBooking(unittest.TestCase):
             db.close()
             self.assertEqual(rows, [(1,)], "order must be Confirming in the ledger")
             # restart on the same ledger: queryOrders asks the supplier; the killed
-            # process never completed the booking there, so the truth is Failed
+            # process never completed the booking there, so the truth is Failed --
+            # but only once the booking's window has passed: until then another
+            # node's call could still be on its way, and "no booking" is no answer.
             srv._spawn()
             tk = ticket(port)
-            status, j = call(port, "/api/trade/queryOrders", {"customerReferenceNos": [ref]}, tk)
-            self.assertEqual((status, j["code"]), (200, 0), j)
-            o = j["data"]["orders"][0]
-            self.assertEqual(o["status"], 4, o)
+            seen = []
+            while True:
+                status, j = call(port, "/api/trade/queryOrders", {"customerReferenceNos": [ref]}, tk)
+                self.assertEqual((status, j["code"]), (200, 0), j)
+                o = j["data"]["orders"][0]
+                row = db_row(srv, ref)
+                seen.append((o["status"], time.time() < row[1] + 5))
+                if o["status"] != 1 or len(seen) > 100:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(o["status"], 4, (o, seen))
             self.assertIn("reconciled", o["statusRemark"])
+            self.assertEqual([s for s, in_window in seen if in_window and s != 1], [], seen)
             # the same reference cannot be booked twice, even after the crash
             status, j = call(port, "/api/trade/book", book_body(ref, pkg), tk)
             self.assertEqual((status, j["code"]), (409, 100001003), j)
@@ -508,7 +519,8 @@ class TestCrashSafeBooking(unittest.TestCase):
         sup = next((s for s in ("hotelbeds", "expedia", "dida", "agoda", "derbysoft") if s in READY), None)
         if sup is None:
             self.skipTest("no supplier written yet")
-        srv = Server(config(), workers=2, extra_files=demo_files())
+        srv = Server(config(extra=CRASH_WINDOW + "base.reconcile_interval_s = 1"), workers=2,
+                     extra_files=demo_files())
         srv.start()
         try:
             port = srv.port
@@ -525,8 +537,8 @@ class TestCrashSafeBooking(unittest.TestCase):
             srv.proc.send_signal(signal.SIGKILL)
             srv.proc.wait()
             th.join(5)
-            srv._spawn()          # reconcile_delay_s = 0.5: the sweep runs without any request
-            deadline = time.time() + 8
+            srv._spawn()          # the sweep runs every second without any request
+            deadline = time.time() + 15
             status_now = None
             while time.time() < deadline:
                 db = sqlite3.connect(os.path.join(srv.dir, "ledger.sqlite"))
@@ -541,6 +553,19 @@ class TestCrashSafeBooking(unittest.TestCase):
             if srv.alive():
                 srv._kill()
             srv.cleanup()
+
+
+# The booking window of the crash tests: book timeout 4 s (the simulator is
+# 3 s slow) + reconcile margin 1 s.
+CRASH_WINDOW = "base.book_timeout_ms = 4000\nbase.reconcile_margin_s = 1\n"
+
+
+def db_row(srv, ref):
+    db = sqlite3.connect(os.path.join(srv.dir, "ledger.sqlite"))
+    try:
+        return db.execute("SELECT status, booking_time FROM orders WHERE customer_ref = ?", (ref,)).fetchone()
+    finally:
+        db.close()
 
 
 def _quiet(fn, *a):

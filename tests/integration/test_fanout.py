@@ -60,6 +60,15 @@ hm.route("GET", "/breaker", function(req)
   end
   return { json = { statuses = out, state = hm.supplier.circuit(req.args.sup) } }
 end)
+-- The supplier call inside an outer job that times out first: the supplier
+-- job is aborted without an outcome (as when a client goes away).
+hm.route("GET", "/breaker/aborted", function(req)
+  local r = hm.fanout({ { name = "outer", timeout_ms = 50, fn = function()
+    return hm.fanout({ { name = "sup", supplier = req.args.sup, breaker_min_calls = 4, breaker_open_seconds = 1,
+                         timeout_ms = 1000, fn = function() hm.sleep(0.3); return { ok = true } end } })[1]
+  end } })
+  return { json = { status = r[1].status, state = hm.supplier.circuit(req.args.sup) } }
+end)
 
 hm.route("GET", "/qps", function(req)
   local out = {}
@@ -168,6 +177,16 @@ class Fanout(unittest.TestCase):
         st, _, body = request(self.srv.port, "GET", "/admin/status")  # no token configured: 403/401
         _, _, metrics = request(self.srv.port, "GET", "/metrics")
         self.assertIn('hotelmux_supplier_calls_total{supplier="b1",status="error"} 4', metrics.decode())
+
+    def test_aborted_half_open_probe_does_not_keep_the_circuit_open(self):
+        j = self.get("/breaker?sup=b2&mode=fail&n=4&open=1")
+        self.assertEqual(j["state"], "open")
+        time.sleep(1.1)
+        j = self.get("/breaker/aborted?sup=b2")      # the half-open probe, aborted
+        self.assertEqual((j["status"], j["state"]), ("timeout", "half_open"))
+        j = self.get("/breaker?sup=b2&mode=ok&n=2")  # the next call probes (it used to be refused forever)
+        self.assertEqual(j["statuses"], ["ok", "ok"])
+        self.assertEqual(j["state"], "closed")
 
     def test_rate_limit(self):
         j = self.get("/qps")

@@ -107,5 +107,33 @@ class ClusterLimits(unittest.TestCase):
         self.assertEqual(sum(1 for s in statuses if s != 429), 5, statuses)
 
 
+
+@unittest.skipUnless(shutil.which("redis-server"), "redis-server is not installed")
+class RedisDown(unittest.TestCase):
+    """Redis killed under a node: its limits fall back to this node's own
+    budget: the configured one, neither zero (everything 429) nor unlimited."""
+
+    def test_local_budget_when_redis_is_gone(self):
+        rport = free_port()
+        redis = subprocess.Popen(["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        srv = None
+        try:
+            time.sleep(0.3)
+            cfg = CONFIG % {"src": SOURCE_DIR, "redis": 'redis = "127.0.0.1:%d",' % rport}
+            srv = Server(cfg, workers=1).start()
+            tok = ticket(srv.port, "lim2")
+            redis.kill()
+            redis.wait(5)
+            statuses = [call(srv.port, tok, "/api/search/hotelList", {})[0] for _ in range(8)]
+            self.assertEqual(sum(1 for s in statuses if s != 429), 5, statuses)
+            srv.stop()
+        finally:
+            if redis.poll() is None:
+                redis.kill()
+                redis.wait(5)
+            if srv and srv.alive():
+                srv.stop(check=False)
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -271,5 +271,37 @@ class LuaApi(unittest.TestCase):
         self.assertTrue(j["worker"])
 
 
+# Every Lua state draws its own math.random sequence: LuaJIT seeds each state
+# with the same constant, so two workers once made the same "random" booking
+# ids (found by test_chaos: two DerbySoft bookings sharing one derbyResId).
+RANDOM_CONFIG = r"""
+hm.shared.set("first:" .. hm.worker_id .. ":" .. hm.generation, math.random(1, 2^31 - 1))
+return {
+  listen = "127.0.0.1:0",
+  routes = {
+    ["GET /firsts"] = function()
+      local out = {}
+      for _, k in ipairs(hm.shared.keys("first:", 100)) do out[k] = hm.shared.get(k) end
+      return { json = out }
+    end,
+  },
+}
+"""
+
+
+class RandomSeeds(unittest.TestCase):
+    def test_each_lua_state_has_its_own_random_sequence(self):
+        srv = Server(RANDOM_CONFIG, workers=2).start()
+        try:
+            st, _, body = request(srv.port, "GET", "/firsts")
+            self.assertEqual(st, 200, body)
+            firsts = json.loads(body)
+            workers = {k: v for k, v in firsts.items() if not k.startswith("first:-1:")}   # not the loader's state
+            self.assertEqual(len(workers), 2, firsts)
+            self.assertEqual(len(set(firsts.values())), len(firsts), firsts)
+        finally:
+            srv.stop()
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -102,6 +102,33 @@ HM_TEST(breaker_opens_probes_and_closes)
     hm_guard_reset();
 }
 
+/* A half-open probe aborted without an outcome (the request it served went
+ * away) frees the probe slot: the breaker used to wait for it forever. */
+HM_TEST(breaker_abandoned_probe_is_not_waited_for)
+{
+    hm_guard_reset();
+    hm_guard_opts_t o;
+    hm_guard_opts_default(&o);
+    o.min_calls = 2;
+    o.open_seconds = 1;
+    double t = 500;
+    for (int i = 0; i < 2; i++) {
+        HM_CHECK_INT(hm_guard_admit("p", &o, t), HM_GUARD_OK);
+        hm_guard_record("p", HM_OUTCOME_ERROR, 0, t);
+    }
+    HM_CHECK_STR(hm_guard_state("p", t), "open");
+    HM_CHECK_INT(hm_guard_admit("p", &o, t + 1.5), HM_GUARD_OK);     /* the probe */
+    HM_CHECK_INT(hm_guard_admit("p", &o, t + 1.6), HM_GUARD_OPEN);
+    hm_guard_abandon("p");                                           /* aborted */
+    HM_CHECK_INT(hm_guard_admit("p", &o, t + 1.7), HM_GUARD_OK);     /* the next probe */
+    hm_guard_record("p", HM_OUTCOME_OK, 0, t + 1.8);
+    HM_CHECK_STR(hm_guard_state("p", t + 1.8), "closed");
+    hm_guard_abandon("p");                                           /* closed: no effect */
+    HM_CHECK_STR(hm_guard_state("p", t + 1.8), "closed");
+    hm_guard_abandon("nobody");
+    hm_guard_reset();
+}
+
 HM_TEST(guard_qps_and_throttle_answers)
 {
     hm_guard_reset();
@@ -166,4 +193,5 @@ HM_TEST(shdict_values_incr_budget)
 
 HM_TEST_MAIN(HM_TEST_ENTRY(ari_paths), HM_TEST_ENTRY(ari_ttl_clamp_fails_closed), HM_TEST_ENTRY(ari_checkin_distance),
              HM_TEST_ENTRY(ratelimit_gcra), HM_TEST_ENTRY(breaker_opens_probes_and_closes),
+             HM_TEST_ENTRY(breaker_abandoned_probe_is_not_waited_for),
              HM_TEST_ENTRY(guard_qps_and_throttle_answers), HM_TEST_ENTRY(shdict_values_incr_budget))
