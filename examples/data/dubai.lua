@@ -118,7 +118,7 @@ H.hotels = {
         expedia   = { code = "202771010", name = "Standard Room, 1 Double Bed", price = "55.00" } } },
     },
     extra_rooms = {
-      agoda = { { code = "5513", name = "Smart Room", price = "50.00" } },
+      agoda = { { code = "5513", name = "Smart Room", price = "58.00" } },
     } },
   { id = "HM-DXB-0006", name = "Hilton Dubai Al Habtoor City", star = 5,
     address = "Al Habtoor City, Sheikh Zayed Road", lat = 25.1850, lng = 55.2536,
