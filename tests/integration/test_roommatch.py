@@ -202,6 +202,82 @@ class BenchCommand(unittest.TestCase):
         self.assertGreater(pps, 0)
 
 
+class CliDecisions(unittest.TestCase):
+    """The CLI decides with the policy file's numbers (one source of truth)
+    and writes the mapping table from a reviewed sheet."""
+
+    def run_map(self, *args, cwd=None, ok=True):
+        p = subprocess.run([BINARY, "map"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, cwd=cwd)
+        if ok:
+            self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def policy_threshold(self):
+        with open(os.path.join(SOURCE_DIR, "scripts", "policies", "mapping.lua")) as f:
+            for line in f:
+                if line.startswith("M.merge_threshold"):
+                    return float(line.split("=")[1].split("--")[0])
+        self.fail("no merge_threshold in the policy")
+
+    def test_explain_uses_policy_threshold(self):
+        t = self.policy_threshold()
+        out = self.run_map("King Room with City View", "Deluxe King - City View", cwd=SOURCE_DIR).stdout
+        self.assertIn("merge_threshold %.2f" % t, out)
+        self.assertIn("scripts/policies/mapping.lua", out)
+        self.assertIn("decision: SAME ROOM", out)
+        self.assertIn("beds=king", out)
+        with tempfile.TemporaryDirectory() as d:
+            pol = os.path.join(d, "strict.lua")
+            with open(pol, "w") as f:
+                f.write("return { merge_threshold = 0.99, min_margin = 0 }\n")
+            out = self.run_map("--policy", pol, "King Room with City View", "Deluxe King - City View").stdout
+            self.assertIn("decision: DIFFERENT", out)
+            self.assertIn("merge_threshold 0.99", out)
+            p = self.run_map("--policy", os.path.join(d, "missing.lua"), "a", "b", ok=False)
+            self.assertEqual(p.returncode, 1)
+        out = self.run_map("--threshold", "0.95", "King Room with City View", "Deluxe King - City View").stdout
+        self.assertIn("decision: DIFFERENT", out)
+
+    def test_best_suggest_write_table(self):
+        with tempfile.TemporaryDirectory() as d:
+            rooms, canon = os.path.join(d, "rooms.txt"), os.path.join(d, "canon.txt")
+            with open(rooms, "w") as f:
+                f.write("X1\tRover Room, 2 Twin Beds\nX2\tRover Room, 1 Queen Bed\nX3\tFamily Suite, Burj View\n")
+            with open(canon, "w") as f:
+                f.write("RV-DBL\tRover Room Queen\nRV-DBL\tDOUBLE STANDARD\nRV-TWN\tRover Room Twin\n")
+            names = os.path.join(d, "names.txt")
+            with open(names, "w") as f:
+                f.write("Twin Room\nKing Room\n")
+            best = self.run_map("--best", names, names, cwd=SOURCE_DIR).stdout.splitlines()
+            self.assertEqual([x.split("\t") for x in best],
+                             [["Twin Room", "Twin Room", "1.0000", "same"], ["King Room", "King Room", "1.0000", "same"]])
+            sheet = self.run_map("--suggest", "--supplier", "expedia", "--hotel", "10629446", rooms, canon,
+                                 cwd=SOURCE_DIR).stdout.splitlines()
+            self.assertEqual(sheet[0].split("\t")[:7], ["decision", "score", "supplier", "hotel_id", "room",
+                                                         "room_name", "canonical_room_id"])
+            rows = {r.split("\t")[4]: r.split("\t") for r in sheet[1:]}
+            self.assertEqual((rows["X1"][0], rows["X1"][6]), ("yes", "RV-TWN"))
+            self.assertEqual((rows["X2"][0], rows["X2"][6]), ("yes", "RV-DBL"))
+            self.assertEqual(rows["X3"][0], "no")
+            review = os.path.join(d, "review.tsv")
+            with open(review, "w") as f:           # the engineer rejects X2 and confirms the rest
+                f.write("\n".join(sheet).replace("yes\t1.0000", "no\t1.0000") + "\n")
+            old = os.path.join(d, "old.csv")
+            with open(old, "w") as f:
+                f.write("supplier,hotel_id,room,canonical_room_id\n# kept\nagoda,1,\"Room, big\",A\n"
+                        "expedia,10629446,X1,WRONG\n")
+            out = self.run_map("--write-table", review, "--table", old).stdout
+            self.assertEqual(out, "supplier,hotel_id,room,canonical_room_id\n# kept\nagoda,1,\"Room, big\",A\n"
+                                  "expedia,10629446,X1,RV-TWN\n")
+            # a confirmed line without a canonical id: an error, nothing written
+            with open(review, "a") as f:
+                f.write("yes\t0.1\texpedia\t10629446\tX3\tFamily Suite, Burj View\t\t\n")
+            p = self.run_map("--write-table", review, ok=False)
+            self.assertEqual((p.returncode, p.stdout), (1, ""))
+            self.assertIn("field is empty", p.stderr)
+
+
 LUA_CONFIG = r'''
 return {
   lua_path = { %s },
