@@ -4,11 +4,14 @@ Third-party data under HM_SHARED (default <repo>/../shared), never copied into
 the repo: data/roommatch/ (see its README). Without it every case SKIPS.
 
 What is learned from data, and on what it is evaluated:
-  * Expedia <-> Booking pair matching: nothing is fitted. The lexicon, the
-    attribute penalties and the weights in core/roomname.c are hand-set from
-    general hotel vocabulary; no rule names a pair, hotel, tower or brand of
-    the data. (Their author had read the README and the file while writing
-    them, so treat these numbers as development-set numbers, not a blind test.)
+  * Expedia <-> Booking pair matching: nothing is fitted, so there is nothing
+    to cross-validate. The lexicon, the attribute penalties and the weights
+    in core/roomname.c are hand-set from general hotel vocabulary; no rule
+    names a pair, hotel, tower or brand of the data. But their authors read
+    these files and looked at the failures while choosing the rules (e.g.
+    "standard"/"traditional" as a weak class token, "lounge" = club tier), so
+    every pair number below is a DEVELOPMENT-SET number, not a blind test;
+    the 85-pair set is a subset of the 103-pair set, not an independent one.
   * GDS room categories: the averaged perceptron (hm_roomcat) is trained on
     80 % of the rows and scored on the other 20 %, split by md5 of the room
     text (the part after '|'), so no room text is on both sides; plus a 5-fold
@@ -106,7 +109,8 @@ class PairMatching(unittest.TestCase):
         e2b = top1(pairs, 0, True)
         b2e_l, b2e_s = top1(pairs, 1, True), top1(pairs, 1, False)
         we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
-        print("\n85-pair set (levitate), pooled top-1 (84 candidates), no fitting:")
+        print("\n85-pair set (levitate), pooled top-1 (84 candidates), no fitting; development-set"
+              " numbers (rules chosen looking at this data), not cross-validated:")
         report("Expedia->Booking", e2b, BASE_85["e2b"])
         report("Booking->Expedia lenient", b2e_l, BASE_85["b2e_lenient"])
         report("Booking->Expedia strict", b2e_s, BASE_85["b2e_strict"])
@@ -118,9 +122,9 @@ class PairMatching(unittest.TestCase):
         # Below target (GAP, reported in the issue): asserted at the reached
         # number so a regression fails; the target is not loosened.
         gap("85 within-hotel Booking->Expedia", wb, 0.95)
-        self.assertGreaterEqual(round(wb, 3), 0.918)
-        self.assertGreaterEqual(round(b2e_l, 3), 0.841)   # no target on this set
-        self.assertGreaterEqual(round(b2e_s, 3), 0.835)
+        self.assertGreaterEqual(round(wb, 3), 0.929)
+        self.assertGreaterEqual(round(b2e_l, 3), 0.882)   # no target on this set
+        self.assertGreaterEqual(round(b2e_s, 3), 0.871)
 
     def test_susanli103(self):
         pairs = read_pairs(os.path.join(DATA, "expedia_booking_susanli", "room_type.csv"))
@@ -128,20 +132,20 @@ class PairMatching(unittest.TestCase):
         r = {"e2b_lenient": top1(pairs, 0, True), "e2b_strict": top1(pairs, 0, False),
              "b2e_lenient": top1(pairs, 1, True), "b2e_strict": top1(pairs, 1, False)}
         we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
-        print("\n103-pair set (Susan Li), pooled top-1 (94 candidates), no fitting:")
+        print("\n103-pair set (Susan Li), pooled top-1 (94 candidates), no fitting; development-set"
+              " numbers (rules chosen looking at this data), not cross-validated:")
         for k in ("e2b_lenient", "e2b_strict", "b2e_lenient", "b2e_strict"):
             report(k.replace("e2b", "Expedia->Booking").replace("b2e", "Booking->Expedia")
                    .replace("_", " "), r[k], BASE_103[k])
         report("within %d-row blocks Expedia->Booking" % BLOCK, we)
         report("within %d-row blocks Booking->Expedia" % BLOCK, wb)
         self.assertGreaterEqual(round(r["e2b_lenient"], 3), 0.850)  # target >= 0.85: reached
+        self.assertGreaterEqual(round(r["b2e_lenient"], 3), 0.850)  # target >= 0.85: reached
         self.assertGreaterEqual(round(we, 3), 0.950)                # target >= 0.95: reached
-        gap("103 pooled Booking->Expedia lenient", r["b2e_lenient"], 0.85)
-        self.assertGreaterEqual(round(r["b2e_lenient"], 3), 0.840)  # GAP: target 0.85
         gap("103 within-hotel Booking->Expedia", wb, 0.95)
-        self.assertGreaterEqual(round(wb, 3), 0.922)                # GAP: target 0.95
-        self.assertGreaterEqual(round(r["e2b_strict"], 3), 0.801)
-        self.assertGreaterEqual(round(r["b2e_strict"], 3), 0.777)
+        self.assertGreaterEqual(round(wb, 3), 0.942)                # GAP: target 0.95
+        self.assertGreaterEqual(round(r["e2b_strict"], 3), 0.840)
+        self.assertGreaterEqual(round(r["b2e_strict"], 3), 0.825)
 
 
 def md5_bucket(text, k):
