@@ -169,64 +169,6 @@ static int decide(const policy_t *pol, float best, float second)
     return best >= pol->threshold && (double)best - (second < 0 ? 0 : second) >= pol->margin;
 }
 
-static int cmd_best(const char *qpath, const char *cpath, int matrix, const policy_t *pol)
-{
-    lines_t q, c;
-    if (read_lines(qpath, &q) != HM_OK)
-        return 1;
-    if (read_lines(cpath, &c) != HM_OK) {
-        lines_free(&q);
-        return 1;
-    }
-    hm_room_t *cr = malloc((c.n ? c.n : 1) * sizeof(hm_room_t));
-    size_t *idx = malloc((c.n ? c.n : 1) * sizeof(size_t));
-    if (!cr || !idx) {
-        free(cr);
-        free(idx);
-        lines_free(&q);
-        lines_free(&c);
-        fprintf(stderr, "hotelmux map: out of memory\n");
-        return 1;
-    }
-    /* empty candidate lines never win */
-    size_t nc = 0;
-    for (size_t i = 0; i < c.n; i++)
-        if (c.v[i][0]) {
-            hm_room_parse(c.v[i], strlen(c.v[i]), &cr[nc]);
-            idx[nc++] = i;
-        }
-    for (size_t i = 0; i < q.n; i++) {
-        hm_room_t r;
-        hm_room_parse(q.v[i], strlen(q.v[i]), &r);
-        if (matrix) {
-            for (size_t j = 0; j < nc; j++)
-                printf("%s%.5f", j ? "\t" : "", hm_room_score(&r, &cr[j], NULL));
-            printf("\n");
-            continue;
-        }
-        int b = -1;
-        float bs = -1, second = -1;
-        for (size_t j = 0; q.v[i][0] && j < nc; j++) {
-            float s = hm_room_score(&r, &cr[j], NULL);
-            if (s > bs) {
-                if (b >= 0 && strcmp(c.v[idx[b]], c.v[idx[j]]) != 0)
-                    second = bs;
-                bs = s;
-                b = (int)j;
-            } else if (s > second && strcmp(c.v[idx[b]], c.v[idx[j]]) != 0) {
-                second = s;
-            }
-        }
-        printf("%s\t%s\t%.4f\t%s\n", q.v[i], b >= 0 ? c.v[idx[b]] : "", b >= 0 ? bs : 0.0,
-               b >= 0 && decide(pol, bs, second) ? "same" : "new");
-    }
-    free(idx);
-    free(cr);
-    lines_free(&q);
-    lines_free(&c);
-    return 0;
-}
-
 /* "ID<TAB>NAME" or "NAME" (the id is then the name). Splits in place. */
 static void split_id(char *line, const char **id, const char **name)
 {
@@ -240,11 +182,109 @@ static void split_id(char *line, const char **id, const char **name)
     }
 }
 
+/* Candidate rooms from a file, parsed once. with_ids: lines "ID<TAB>NAME"
+ * (several lines may share an id) and "#" comments; else one name a line.
+ * Empty lines never become candidates. */
+typedef struct {
+    lines_t lines;
+    hm_room_t *room;
+    const char **id, **name;
+    size_t n;
+} cands_t;
+
+static void cands_free(cands_t *c)
+{
+    free(c->room);
+    free(c->id);
+    free(c->name);
+    lines_free(&c->lines);
+}
+
+static int cands_load(const char *path, int with_ids, cands_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    if (read_lines(path, &c->lines) != HM_OK)
+        return HM_EIO;
+    size_t cap = c->lines.n ? c->lines.n : 1;
+    c->room = malloc(cap * sizeof(hm_room_t));
+    c->id = malloc(cap * sizeof(char *));
+    c->name = malloc(cap * sizeof(char *));
+    if (!c->room || !c->id || !c->name) {
+        cands_free(c);
+        fprintf(stderr, "hotelmux map: out of memory\n");
+        return HM_ENOMEM;
+    }
+    for (size_t i = 0; i < c->lines.n; i++) {
+        char *l = c->lines.v[i];
+        if (!l[0] || (with_ids && l[0] == '#'))
+            continue;
+        if (with_ids)
+            split_id(l, &c->id[c->n], &c->name[c->n]);
+        else
+            c->id[c->n] = c->name[c->n] = l;
+        hm_room_parse(c->name[c->n], strlen(c->name[c->n]), &c->room[c->n]);
+        c->n++;
+    }
+    return HM_OK;
+}
+
+/* The best candidate for q (-1 if none shares anything), its score, and the
+ * runner-up's: the best score of a candidate with another id (another room). */
+static int best_two(const hm_room_t *q, const cands_t *c, float *best, float *second)
+{
+    int b = -1;
+    float bs = -1, sec = -1;
+    for (size_t j = 0; j < c->n; j++) {
+        float s = hm_room_score(q, &c->room[j], NULL);
+        if (s > bs) {
+            if (b >= 0 && strcmp(c->id[b], c->id[j]) != 0)
+                sec = bs;
+            bs = s;
+            b = (int)j;
+        } else if (s > sec && strcmp(c->id[b], c->id[j]) != 0) {
+            sec = s;
+        }
+    }
+    *best = bs < 0 ? 0 : bs;
+    *second = sec;
+    return bs > 0 ? b : -1;
+}
+
+static int cmd_best(const char *qpath, const char *cpath, int matrix, const policy_t *pol)
+{
+    lines_t q;
+    cands_t c;
+    if (read_lines(qpath, &q) != HM_OK)
+        return 1;
+    if (cands_load(cpath, 0, &c) != HM_OK) {
+        lines_free(&q);
+        return 1;
+    }
+    for (size_t i = 0; i < q.n; i++) {
+        hm_room_t r;
+        hm_room_parse(q.v[i], strlen(q.v[i]), &r);
+        if (matrix) {
+            for (size_t j = 0; j < c.n; j++)
+                printf("%s%.5f", j ? "\t" : "", hm_room_score(&r, &c.room[j], NULL));
+            printf("\n");
+            continue;
+        }
+        float bs = 0, second = -1;
+        int b = q.v[i][0] ? best_two(&r, &c, &bs, &second) : -1;
+        printf("%s\t%s\t%.4f\t%s\n", q.v[i], b >= 0 ? c.name[b] : "", b >= 0 ? bs : 0.0,
+               b >= 0 && decide(pol, bs, second) ? "same" : "new");
+    }
+    cands_free(&c);
+    lines_free(&q);
+    return 0;
+}
+
 /* A tab or newline in a TSV field would shift the columns. */
-static void tsv_field(const char *s)
+static void tsv_field(const char *s, char end)
 {
     for (; *s; s++)
         putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+    putchar(end);
 }
 
 /* --suggest: for each supplier room, the canonical room the policy would
@@ -256,81 +296,32 @@ static void tsv_field(const char *s)
 static int cmd_suggest(const char *rpath, const char *cpath, const char *supplier, const char *hotel,
                        const policy_t *pol)
 {
-    lines_t r, c;
-    if (read_lines(rpath, &r) != HM_OK)
+    cands_t r, c;
+    if (cands_load(rpath, 1, &r) != HM_OK)
         return 1;
-    if (read_lines(cpath, &c) != HM_OK) {
-        lines_free(&r);
+    if (cands_load(cpath, 1, &c) != HM_OK) {
+        cands_free(&r);
         return 1;
-    }
-    size_t cap = c.n ? c.n : 1;
-    hm_room_t *cr = malloc(cap * sizeof(hm_room_t));
-    const char **cid = malloc(cap * sizeof(char *));
-    const char **cname = malloc(cap * sizeof(char *));
-    if (!cr || !cid || !cname) {
-        free(cr);
-        free(cid);
-        free(cname);
-        lines_free(&r);
-        lines_free(&c);
-        fprintf(stderr, "hotelmux map: out of memory\n");
-        return 1;
-    }
-    size_t nc = 0;
-    for (size_t i = 0; i < c.n; i++) {
-        if (!c.v[i][0] || c.v[i][0] == '#')
-            continue;
-        split_id(c.v[i], &cid[nc], &cname[nc]);
-        hm_room_parse(cname[nc], strlen(cname[nc]), &cr[nc]);
-        nc++;
     }
     printf("decision\tscore\tsupplier\thotel_id\troom\troom_name\tcanonical_room_id\tcanonical_name\n");
     size_t yes = 0, no = 0;
     for (size_t i = 0; i < r.n; i++) {
-        if (!r.v[i][0] || r.v[i][0] == '#')
-            continue;
-        const char *rid, *rname;
-        split_id(r.v[i], &rid, &rname);
-        hm_room_t q;
-        hm_room_parse(rname, strlen(rname), &q);
-        int b = -1;
-        float bs = -1, second = -1;
-        for (size_t j = 0; j < nc; j++) {
-            float s = hm_room_score(&q, &cr[j], NULL);
-            if (s > bs) {
-                if (b >= 0 && strcmp(cid[b], cid[j]) != 0)
-                    second = bs;
-                bs = s;
-                b = (int)j;
-            } else if (s > second && strcmp(cid[b], cid[j]) != 0) {
-                second = s;
-            }
-        }
-        if (bs <= 0)
-            b = -1; /* nothing in common: no candidate to show */
+        float bs, second;
+        int b = best_two(&r.room[i], &c, &bs, &second);
         int ok = b >= 0 && decide(pol, bs, second);
         ok ? yes++ : no++;
-        printf("%s\t%.4f\t", ok ? "yes" : "no", b >= 0 ? bs : 0.0);
-        tsv_field(supplier);
-        putchar('\t');
-        tsv_field(hotel);
-        putchar('\t');
-        tsv_field(rid);
-        putchar('\t');
-        tsv_field(rname);
-        putchar('\t');
-        tsv_field(b >= 0 ? cid[b] : "");
-        putchar('\t');
-        tsv_field(b >= 0 ? cname[b] : "");
-        putchar('\n');
+        printf("%s\t%.4f\t", ok ? "yes" : "no", bs);
+        tsv_field(supplier, '\t');
+        tsv_field(hotel, '\t');
+        tsv_field(r.id[i], '\t');
+        tsv_field(r.name[i], '\t');
+        tsv_field(b >= 0 ? c.id[b] : "", '\t');
+        tsv_field(b >= 0 ? c.name[b] : "", '\n');
     }
     fprintf(stderr, "hotelmux map: %zu suggested (score >= %.2f, margin %.2f, %s), %zu left for review\n",
             yes, pol->threshold, pol->margin, pol->source, no);
-    free(cr);
-    free(cid);
-    free(cname);
-    lines_free(&r);
-    lines_free(&c);
+    cands_free(&r);
+    cands_free(&c);
     return 0;
 }
 
