@@ -1,10 +1,19 @@
 /* lua_mapping.c -- hm.mapping (see lua_mapping.h). */
 #include "hotelmux/lua_mapping.h"
 
+#include <errno.h>
 #include <lauxlib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "hotelmux/common.h"
+#include "hotelmux/config.h"
+#include "hotelmux/lua_sandbox.h"
 #include "hotelmux/roomname.h"
+
+/* A mapping table is small (one row per supplier room); refuse anything huge. */
+#define READ_TABLE_MAX (64u << 20)
 
 static void push_mask(lua_State *L, uint32_t m, const char *(*nm)(unsigned))
 {
@@ -124,14 +133,90 @@ static int l_best(lua_State *L)
     return 2;
 }
 
+/* hm.mapping.read_table(path) -> text | nil, err. Relative paths are taken
+ * from the config's directory (the first sandbox directory); the file must
+ * end in ".csv" and lie under the script directories, so this widens the
+ * sandbox by nothing a script could not already require. */
+static int l_read_table(lua_State *L)
+{
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
+    if (len < 5 || strcmp(path + len - 4, ".csv") != 0) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: not a .csv file", path);
+        return 2;
+    }
+    char *dirs[HM_CONFIG_MAX_PATHS];
+    size_t nd = 0;
+    lua_getfield(L, LUA_REGISTRYINDEX, HM_SANDBOX_DIRS_KEY);
+    if (lua_istable(L, -1)) {
+        size_t n = lua_objlen(L, -1);
+        for (size_t i = 0; i < n && nd < HM_CONFIG_MAX_PATHS; i++) {
+            lua_rawgeti(L, -1, (int)i + 1);
+            const char *d = lua_tostring(L, -1);
+            lua_pop(L, 1);
+            if (d)
+                dirs[nd++] = (char *)d; /* anchored by the registry table */
+        }
+    }
+    /* absolute: as is; relative: the first sandbox directory holding it */
+    const char *fp = NULL;
+    for (size_t i = 0; i < (path[0] == '/' ? 1 : nd); i++) {
+        if (path[0] == '/')
+            lua_pushstring(L, path);
+        else
+            lua_pushfstring(L, "%s/%s", dirs[i], path);
+        const char *cand = lua_tostring(L, -1);
+        if (nd > 0 && hm_lua_sandbox_path_ok(cand, dirs, nd)) {
+            fp = cand; /* stays on the stack */
+            break;
+        }
+        lua_pop(L, 1);
+    }
+    if (fp == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: missing or outside the script directories", path);
+        return 2;
+    }
+    FILE *f = fopen(fp, "rb");
+    if (f == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", fp, strerror(errno));
+        return 2;
+    }
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    char chunk[8192];
+    size_t n, total = 0;
+    int too_big = 0;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        total += n;
+        if (total > READ_TABLE_MAX) {
+            too_big = 1;
+            break;
+        }
+        luaL_addlstring(&b, chunk, n);
+    }
+    int err = ferror(f);
+    fclose(f);
+    luaL_pushresult(&b);
+    if (err || too_big) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "%s: %s", fp, too_big ? "larger than 64 MB" : "read error");
+        return 2;
+    }
+    return 1;
+}
+
 void hm_lua_mapping_open(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         {"parse", l_parse},
         {"score", l_score},
         {"best", l_best},
+        {"read_table", l_read_table},
         {NULL, NULL},
     };
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     luaL_register(L, NULL, fns);
 }

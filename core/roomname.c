@@ -97,7 +97,9 @@ static const lex_t LEX[] = {
     {"kings", K_BED, HM_BED_KING, NULL}, {"kng", K_BED, HM_BED_KING, NULL},
     {"lagoon", K_VIEWKIND, HM_VIEW_LAGOON, NULL}, {"lake", K_VIEWKIND, HM_VIEW_LAKE, NULL},
     {"landmark", K_VIEWKIND, HM_VIEW_LANDMARK, NULL}, {"level", K_GENERIC, 0, NULL},
-    {"loft", K_UNIT, HM_UNIT_LOFT, NULL}, {"luxury", K_TIER, HM_TIER_LUXURY, NULL},
+    {"loft", K_UNIT, HM_UNIT_LOFT, NULL},
+    /* lounge access is what a club / executive floor room comes with */
+    {"lounge", K_TIER, HM_TIER_CLUB, NULL}, {"luxury", K_TIER, HM_TIER_LUXURY, NULL},
     {"member", K_RATE, HM_RATE_OTHER, NULL}, {"membership", K_RATE, HM_RATE_OTHER, NULL},
     {"mobility", K_ACCESS, 0, NULL}, {"mountain", K_VIEWKIND, HM_VIEW_MOUNTAIN, NULL},
     {"mtn", K_VIEWKIND, HM_VIEW_MOUNTAIN, NULL}, {"no", K_NON, 0, NULL},
@@ -392,14 +394,18 @@ void hm_room_parse(const char *name, size_t len, hm_room_t *out)
     hm_room_attrs_t *a = &out->a;
     int n = tokenize(name, len, ws);
 
-    int saw_view = 0, saw_or_beds = 0, last_bed = -1;
+    int saw_view = 0, saw_or_beds = 0, last_bed = -1, saw_standard = 0;
     uint8_t count_by_type[HM_BED_COUNT] = {0};
     for (int i = 0; i < n; i++) {
         word_t *w = &ws[i];
         word_t *nx = i + 1 < n ? &ws[i + 1] : NULL;
         word_t *pv = i > 0 ? &ws[i - 1] : NULL;
         switch (w->kind) {
-        case K_STOP: case K_ROOM: case K_BEDWORD: case K_STANDARD:
+        case K_STANDARD:
+            saw_standard = 1;
+            w->used = 1;
+            break;
+        case K_STOP: case K_ROOM: case K_BEDWORD:
             w->used = 1;
             break;
         case K_OR:
@@ -600,6 +606,14 @@ void hm_room_parse(const char *name, size_t len, hm_room_t *out)
             fv_tok(&tv, HM_DIM_TIER, "t:", TIER_NAMES[b], 1.0f);
             norm_append(norm, &nl, TIER_NAMES[b]);
         }
+    /* "standard" / "traditional" is the default class (no tier bit, no
+     * penalty) but a name that says it is closer to another that says it:
+     * a weak tier token and its letters (ties "Room, Ocean View" vs
+     * "Standard Room, Ocean View" go to the one that words it alike). */
+    if (saw_standard && a->tier == 0) {
+        fv_tok(&tv, HM_DIM_TIER, "t:", "standard", 0.5f);
+        norm_append(norm, &nl, "standard");
+    }
     for (unsigned b = 0; b < HM_UNIT_COUNT; b++)
         if (a->unit & (1u << b)) {
             fv_tok(&tv, HM_DIM_UNIT, "u:", UNIT_NAMES[b], 1.2f);

@@ -24,6 +24,10 @@ return {
 
   -- The order ledger (SQLite; relative to this file's directory).
   ledger = "hotelmux-ledger.sqlite",
+  -- Room mapping table (CSV: supplier, supplier hotel code, room code or name,
+  -- canonical room id); wins over the hotel data and the similarity model.
+  -- Relative paths are looked up like require (this directory, then lua_path).
+  room_mapping_csv = "data/rooms.csv",
   -- Currency conversion for pricing.lua: the value of one unit in a common base.
   fx = { USD = 1, EUR = 1.08, AED = 0.2723, GBP = 1.27 },
   search_deadline_ms = 1000,

@@ -6,6 +6,17 @@
 --
 -- Per supplier room entry: code, name (as that supplier spells it), and
 -- price = net per room per night in the supplier's currency.
+--
+-- rooms: the gateway's room table (canonical room -> each supplier's code).
+-- extra_rooms: rooms a supplier sells that this table does not list (a room
+-- type the supplier added, not yet mapped). hotelRates groups them by the
+-- optional CSV mapping table (config room_mapping_csv, examples/data/rooms.csv)
+-- and else by the similarity model (scripts/policies/mapping.lua):
+--   Rove Downtown, Expedia "Rover Room, 2 Twin Beds"  -> merged into RV-TWN
+--   Hilton, Agoda "Twin Guest Room" + Expedia "Room, 2 Twin Beds" -> one new
+--     twin room; never into the king room (a wrong merge books the wrong bed)
+--   Citymax, Agoda "Smart Room" -> CM-STD by the CSV table (the model alone
+--     would keep it apart: the name says nothing)
 local H = {}
 
 H.destination = { id = "DXB", name = "Dubai", country = "AE" }
@@ -50,6 +61,9 @@ H.hotels = {
       { id = "RV-TWN", suppliers = {
         hotelbeds = { code = "TWN.ST", name = "TWIN STANDARD", price = "66.00" },
         derbysoft = { code = "RVT", name = "Rover Room Twin", price = "262.00" } } },
+    },
+    extra_rooms = {
+      expedia = { { code = "215533882", name = "Rover Room, 2 Twin Beds", price = "70.50" } },
     } },
   { id = "HM-DXB-0003", name = "JW Marriott Marquis Hotel Dubai", star = 5,
     address = "Sheikh Zayed Road, Business Bay", lat = 25.1856, lng = 55.2580,
@@ -102,6 +116,9 @@ H.hotels = {
         agoda     = { code = "5512", name = "Standard Double", price = "52.00" },
         dida      = { code = "601", name = "Standard Double Room", price = "49.00" },
         expedia   = { code = "202771010", name = "Standard Room, 1 Double Bed", price = "55.00" } } },
+    },
+    extra_rooms = {
+      agoda = { { code = "5513", name = "Smart Room", price = "58.00" } },
     } },
   { id = "HM-DXB-0006", name = "Hilton Dubai Al Habtoor City", star = 5,
     address = "Al Habtoor City, Sheikh Zayed Road", lat = 25.1850, lng = 55.2536,
@@ -109,12 +126,17 @@ H.hotels = {
       derbysoft = { code = "DXBHA", name = "Hilton Dubai Al Habtoor City" },
       hotelbeds = { code = "401879", name = "Hilton Dubai Al Habtoor City" },
       expedia   = { code = "13401991", name = "Hilton Dubai Al Habtoor City" },
+      agoda     = { code = "5560310", name = "Hilton Dubai Al Habtoor City Hotel" },
     },
     rooms = {
       { id = "HIL-KING", suppliers = {
         derbysoft = { code = "K1", name = "King Guest Room", price = "540.00" },
         hotelbeds = { code = "DBL.KG", name = "DOUBLE KING BED", price = "139.00" },
         expedia   = { code = "214009120", name = "Room, 1 King Bed", price = "152.00" } } },
+    },
+    extra_rooms = {
+      agoda   = { { code = "8830", name = "Twin Guest Room", price = "158.00" } },
+      expedia = { { code = "214009121", name = "Room, 2 Twin Beds", price = "155.00" } },
     } },
 }
 
@@ -128,11 +150,15 @@ for _, h in ipairs(H.hotels) do
 end
 
 -- The rooms one supplier sells in one hotel: { {code, name, price, canonical}, ... }
+-- (canonical = nil for its extra_rooms).
 function H.rooms_of(supplier, hotel)
   local out = {}
   for _, r in ipairs(hotel.rooms) do
     local s = r.suppliers[supplier]
     if s then out[#out + 1] = { code = s.code, name = s.name, price = s.price, canonical = r.id } end
+  end
+  for _, s in ipairs((hotel.extra_rooms or {})[supplier] or {}) do
+    out[#out + 1] = { code = s.code, name = s.name, price = s.price }
   end
   return out
 end

@@ -8,7 +8,12 @@
  *   hm.mapping.score(a, b [, explain]) -> score 0..1 [, { tokens=, chars=,
  *       similarity=, penalty=, conflicts={"bed_type", ...} }]
  *   hm.mapping.best(query, candidates) -> index (1-based), score | nil
- * Pure functions, no allocation in C beyond the result tables. */
+ *   hm.mapping.read_table(path) -> CSV text | nil, err: a mapping table file
+ *       (".csv" only; a relative path is looked up like require: the
+ *       config's directory, then the lua_path folders; the config key
+ *       room_mapping_csv names it)
+ * parse/score/best are pure functions, no allocation in C beyond the
+ * result tables. */
 #ifndef HM_LUA_MAPPING_H
 #define HM_LUA_MAPPING_H
 #include <lua.h>

@@ -14,14 +14,137 @@ local M = {}
 
 local FRESH = { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice = false }
 
--- The canonical room of a supplier room code in a canonical hotel, and that
--- supplier's own entry for it ({code, name}); nil if unmapped.
-local function canonical_room(hotel, sup, code)
+-- ------------------------------------------------------------ room mapping
+-- Which canonical room a supplier room is: (1) the CSV mapping table (config
+-- room_mapping_csv: supplier, supplier hotel code, room code or name ->
+-- canonical room id), (2) the hotel data's per-supplier room codes, (3) the
+-- similarity model (policies/mapping.lua: threshold, margin, one room per
+-- supplier name) against the hotel's canonical rooms and the rooms already
+-- made; below the threshold the room stays its own room.
+local MAP = require("policies.mapping")
+MAP.table = {}
+if hm.config and hm.config.room_mapping_csv then
+  local text, err = hm.mapping.read_table(hm.config.room_mapping_csv)
+  if not text then error("room_mapping_csv: " .. tostring(err), 0) end
+  MAP.load_table_csv(text)
+end
+
+local function sorted_keys(t)
+  local out = {}
+  for k in pairs(t) do out[#out + 1] = k end
+  table.sort(out)
+  return out
+end
+
+-- The suppliers in a stable order: the configured order first, then the rest.
+local function supplier_order(t)
+  local out, seen = {}, {}
+  for _, s in ipairs(A.supplier_ids()) do
+    if t[s] ~= nil then out[#out + 1] = s; seen[s] = true end
+  end
+  for _, s in ipairs(sorted_keys(t)) do if not seen[s] then out[#out + 1] = s end end
+  return out
+end
+
+-- A supplier room's canonical room: id, that supplier's entry in the hotel
+-- data ({code, name}, for rooms sent without a name) and how it was mapped
+-- ("table" = CSV, "data" = the hotel data); nil id when unmapped.
+local function canonical_room(hotel, sup, hcode, sr)
+  local code = tostring(sr.id)
+  local id, entry
   for _, r in ipairs(hotel.rooms or {}) do
     local s = r.suppliers[sup]
-    if s and s.code == tostring(code) then return r.id, s end
+    if s and s.code == code then id, entry = r.id, s; break end
   end
-  return nil
+  local cid = MAP.lookup(sup, hcode, code, sr.name or (entry and entry.name))
+  if cid then return cid, entry, "table" end
+  if id then return id, entry, "data" end
+  return nil, nil, nil
+end
+
+-- The model's candidates for a hotel: its canonical rooms with every
+-- supplier's name for them (whether or not that supplier answered).
+local function hotel_candidates(hotel)
+  local out, by_id = {}, {}
+  for _, hr in ipairs(hotel.rooms or {}) do
+    local c = { id = hr.id, names = {}, members = {}, entries = {} }
+    for _, s in ipairs(supplier_order(hr.suppliers)) do
+      local n = hr.suppliers[s].name
+      c.names[s] = n
+      c.members[#c.members + 1] = n
+      c.name = c.name or n       -- a canonical room's name: the first supplier's spelling
+    end
+    out[#out + 1] = c
+    by_id[c.id] = c
+  end
+  return out, by_id
+end
+
+local function add_member(c, sup, name)
+  if c.names[sup] == nil then c.names[sup] = name end
+  for _, m in ipairs(c.members) do if m == name then return end end
+  c.members[#c.members + 1] = name
+end
+
+-- Rebuild a hotel's rooms from every supplier room absorbed so far, in a
+-- stable order (supplier, room code), so the grouping does not depend on
+-- which supplier answered first.
+local function regroup(g)
+  local hotel = g.hotel
+  local cands, by_id = hotel_candidates(hotel)
+  local mapped, unmapped = {}, {}
+  for _, e in ipairs(g.entries) do
+    if e.cid then mapped[#mapped + 1] = e else unmapped[#unmapped + 1] = e end
+  end
+  local function by_key(a, b)
+    if a.sup ~= b.sup then return a.sup < b.sup end
+    return a.code < b.code
+  end
+  table.sort(mapped, by_key)
+  table.sort(unmapped, by_key)
+  local extra = {}
+  for _, e in ipairs(mapped) do
+    local c = by_id[e.cid]
+    if not c then            -- a canonical id only the CSV table names
+      c = { id = e.cid, names = {}, members = {}, entries = {}, name = e.name }
+      by_id[e.cid] = c
+      extra[#extra + 1] = c
+    end
+    add_member(c, e.sup, e.name)
+    c.entries[#c.entries + 1] = e
+    e.mapped_by, e.score = e.source, nil
+  end
+  table.sort(extra, function(a, b) return a.id < b.id end)
+  for _, c in ipairs(extra) do cands[#cands + 1] = c end
+  for _, e in ipairs(unmapped) do
+    local c, score = MAP.best_room(cands, e.sup, e.name)
+    if c then
+      e.mapped_by, e.score = "model", score
+    else
+      c = { id = e.sup .. ":" .. e.code, names = {}, members = {}, entries = {}, name = e.name }
+      cands[#cands + 1] = c
+      e.mapped_by, e.score = "none", score
+    end
+    add_member(c, e.sup, e.name)
+    c.entries[#c.entries + 1] = e
+  end
+  g.rooms, g.order = {}, {}
+  for _, c in ipairs(cands) do
+    if #c.entries > 0 then
+      local room = { roomTypeId = c.id, roomTypeName = { en = c.name }, hotelId = hotel.id,
+                     attributes = MAP.attributes(c.members), rates = {} }
+      for _, e in ipairs(c.entries) do
+        for _, pkg in ipairs(e.pkgs) do
+          local orn = pkg.originalRoomNaming
+          orn.mappedBy = e.mapped_by
+          orn.mappingScore = e.score and math.floor(e.score * 1000 + 0.5) / 1000 or nil
+          room.rates[#room.rates + 1] = pkg
+        end
+      end
+      g.rooms[c.id] = room
+      g.order[#g.order + 1] = c.id
+    end
+  end
 end
 
 -- The stay and occupancy of a search request.
@@ -362,42 +485,34 @@ local function run_plan(plan, stay, req)
   return { items = items, coalesced = coalesced }
 end
 
--- Add one supplier's hotels (items = {{sh, fresh}}) to grouped.
+-- Add one supplier's hotels (items = {{sh, fresh}}) to grouped: each
+-- supplier room's rates go to its canonical room (see regroup); every rate
+-- keeps the supplier's own naming (originalRoomNaming, with mappedBy =
+-- table | data | model | none and the model's score).
 local function absorb(grouped, sup, items, stay, st)
+  local touched = {}
   for _, it in ipairs(items) do
     local sh = it.sh
     local hotel = H.by_supplier[sup] and H.by_supplier[sup][tostring(sh.id)]
     if hotel then
       st.hotelCount = st.hotelCount + 1
       local g = grouped[hotel.id]
-      if not g then g = { hotel = hotel, rooms = {}, order = {} }; grouped[hotel.id] = g end
+      if not g then g = { hotel = hotel, rooms = {}, order = {}, entries = {} }; grouped[hotel.id] = g end
       for _, sr in ipairs(sh.rooms or {}) do
-        local cid, entry = canonical_room(hotel, sup, sr.id)
-        cid = cid or (sup .. ":" .. tostring(sr.id))
+        local cid, entry, source = canonical_room(hotel, sup, tostring(sh.id), sr)
         -- Some suppliers (DerbySoft) send room codes only; their names come
-        -- from the supplier's content feed, here the mapping table.
+        -- from the supplier's content feed, here the hotel data.
         if sr.name == nil then sr.name = entry and entry.name or tostring(sr.id) end
-        local room = g.rooms[cid]
-        if not room then
-          local cname = sr.name
-          for _, hr in ipairs(hotel.rooms or {}) do
-            if hr.id == cid then
-              -- a canonical room's name: the first supplier's spelling, in a stable order
-              for _, s2 in ipairs(A.supplier_ids()) do
-                if hr.suppliers[s2] then cname = hr.suppliers[s2].name; break end
-              end
-            end
-          end
-          room = { roomTypeId = cid, roomTypeName = { en = cname }, hotelId = hotel.id, rates = {} }
-          g.rooms[cid] = room
-          g.order[#g.order + 1] = cid
-        end
+        local e = { sup = sup, code = tostring(sr.id), name = sr.name, cid = cid, source = source, pkgs = {} }
         for _, rate in ipairs(sr.rates or {}) do
-          room.rates[#room.rates + 1] = M.rate_pkg(sup, sh, sr, rate, stay, hotel, it.fresh)
+          e.pkgs[#e.pkgs + 1] = M.rate_pkg(sup, sh, sr, rate, stay, hotel, it.fresh)
         end
+        g.entries[#g.entries + 1] = e
       end
+      touched[g] = true
     end
   end
+  for g in pairs(touched) do regroup(g) end
 end
 
 -- Fan out one search; returns canonical hotel id -> { hotel, rooms = {roomTypeId -> Room} },

@@ -17,6 +17,12 @@
 --                 offers={ cheapest first }, source="table"|"model" }, ... }
 --             cheapest room first
 --   mapping.to_csv(hotel_id, rooms)             -- confirmed matches -> CSV rows
+--   mapping.best_room(rooms, supplier, name)    -- the model's pick, or nil
+--   mapping.attributes({ names })               -- { class, type, bed, bedCount, view, ... }
+--
+-- The thresholds below are the one source of truth: hotelRates
+-- (scripts/api/search.lua) and `hotelmux map` (explain, --best, --suggest)
+-- read them from this file.
 local M = {}
 
 -- Score >= merge_threshold: same room. Measured on the Expedia/Booking pairs,
@@ -62,12 +68,13 @@ local function csv_fields(line)
 end
 
 -- CSV text with rows supplier,hotel_id,room (id or name),canonical_room_id
--- (a header row starting with "supplier" is skipped). Returns rows loaded.
+-- (a header row starting with "supplier" and lines starting with "#" are
+-- skipped). Returns rows loaded.
 function M.load_table_csv(text)
   local n = 0
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     line = line:gsub("\r$", "")
-    if line ~= "" and not line:lower():match("^supplier,") then
+    if line ~= "" and not line:match("^%s*#") and not line:lower():match("^supplier,") then
       local f = csv_fields(line)
       if #f >= 4 and f[4] ~= "" then
         M.table[key(f[1], f[2], f[3])] = f[4]
@@ -129,6 +136,74 @@ local function supplier_clash(room, offer)
   return have ~= nil and have ~= offer.room_name
 end
 
+-- The room an unmapped supplier room joins, by the model: rooms is a list of
+-- { names = { [supplier] = that supplier's name }, members = { names } }.
+-- Returns room, score (>= merge_threshold, beating the runner-up by
+-- min_margin) or nil, best score (the offer stays its own room).
+function M.best_room(rooms, supplier, name)
+  local best, best_s, second_s = nil, -1, -1
+  for _, r in ipairs(rooms) do
+    if not supplier_clash(r, { supplier = supplier, room_name = name }) then
+      local s = 0
+      for _, m in ipairs(r.members) do
+        local v = (m == name) and 1 or hm.mapping.score(name or "", m)
+        if v > s then s = v end
+      end
+      if s > best_s then best, best_s, second_s = r, s, best_s
+      elseif s > second_s then second_s = s end
+    end
+  end
+  if best and best_s >= M.merge_threshold and best_s - second_s >= M.min_margin then
+    return best, best_s
+  end
+  return nil, math.max(best_s, 0)
+end
+
+-- The attributes of a room with several supplier names: per attribute, the
+-- value most names state (ties: the first name's). Cheap: a few parses.
+local ATTR_CACHE, ATTR_N = {}, 0
+local function parse_cached(name)
+  local a = ATTR_CACHE[name]
+  if not a then
+    if ATTR_N > 4096 then ATTR_CACHE, ATTR_N = {}, 0 end
+    a = hm.mapping.parse(name)
+    ATTR_CACHE[name], ATTR_N = a, ATTR_N + 1
+  end
+  return a
+end
+
+function M.attributes(names)
+  local votes = {}
+  local function vote(field, v)
+    if v == nil or v == "" then return end
+    local t = votes[field] or { order = {} }
+    votes[field] = t
+    if not t[v] then t[v] = 0; t.order[#t.order + 1] = v end
+    t[v] = t[v] + 1
+  end
+  for _, n in ipairs(names) do
+    local a = parse_cached(n or "")
+    vote("class", a.tier[1])
+    vote("type", a.unit[1])
+    vote("bed", #a.beds > 0 and table.concat(a.beds, "+") or nil)
+    vote("bedCount", a.bed_count > 0 and a.bed_count or nil)
+    vote("view", #a.view > 0 and table.concat(a.view, "+") or nil)
+    vote("tower", a.tower)
+    vote("accessible", a.accessible or nil)
+    vote("smoking", a.smoking)
+    vote("bedrooms", a.bedrooms > 0 and a.bedrooms or nil)
+  end
+  local out = {}
+  for field, t in pairs(votes) do
+    local best, n = nil, 0
+    for _, v in ipairs(t.order) do if t[v] > n then best, n = v, t[v] end end
+    out[field] = best
+  end
+  out.class = out.class or "standard"
+  out.type = out.type or "room"
+  return out
+end
+
 function M.group(hotel_id, offers)
   local sorted = {}
   for i, o in ipairs(offers or {}) do sorted[i] = o end
@@ -146,19 +221,8 @@ function M.group(hotel_id, offers)
   end
   for _, o in ipairs(sorted) do                -- 2. the model, for the rest
     if not M.lookup(o.supplier, hotel_id, o.room_id, o.room_name) then
-      local best, best_s, second_s = nil, -1, -1
-      for _, r in ipairs(rooms) do
-        if not supplier_clash(r, o) then
-          local s = 0
-          for _, m in ipairs(r.members) do
-            local v = (m == o.room_name) and 1 or hm.mapping.score(o.room_name or "", m)
-            if v > s then s = v end
-          end
-          if s > best_s then best, best_s, second_s = r, s, best_s
-          elseif s > second_s then second_s = s end
-        end
-      end
-      if best and best_s >= M.merge_threshold and best_s - second_s >= M.min_margin then
+      local best, best_s = M.best_room(rooms, o.supplier, o.room_name)
+      if best then
         add(best, o)
         best.score = math.min(best.score or 1, best_s)
       else

@@ -4,11 +4,14 @@ Third-party data under HM_SHARED (default <repo>/../shared), never copied into
 the repo: data/roommatch/ (see its README). Without it every case SKIPS.
 
 What is learned from data, and on what it is evaluated:
-  * Expedia <-> Booking pair matching: nothing is fitted. The lexicon, the
-    attribute penalties and the weights in core/roomname.c are hand-set from
-    general hotel vocabulary; no rule names a pair, hotel, tower or brand of
-    the data. (Their author had read the README and the file while writing
-    them, so treat these numbers as development-set numbers, not a blind test.)
+  * Expedia <-> Booking pair matching: nothing is fitted, so there is nothing
+    to cross-validate. The lexicon, the attribute penalties and the weights
+    in core/roomname.c are hand-set from general hotel vocabulary; no rule
+    names a pair, hotel, tower or brand of the data. But their authors read
+    these files and looked at the failures while choosing the rules (e.g.
+    "standard"/"traditional" as a weak class token, "lounge" = club tier), so
+    every pair number below is a DEVELOPMENT-SET number, not a blind test;
+    the 85-pair set is a subset of the 103-pair set, not an independent one.
   * GDS room categories: the averaged perceptron (hm_roomcat) is trained on
     80 % of the rows and scored on the other 20 %, split by md5 of the room
     text (the part after '|'), so no room text is on both sides; plus a 5-fold
@@ -106,7 +109,8 @@ class PairMatching(unittest.TestCase):
         e2b = top1(pairs, 0, True)
         b2e_l, b2e_s = top1(pairs, 1, True), top1(pairs, 1, False)
         we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
-        print("\n85-pair set (levitate), pooled top-1 (84 candidates), no fitting:")
+        print("\n85-pair set (levitate), pooled top-1 (84 candidates), no fitting; development-set"
+              " numbers (rules chosen looking at this data), not cross-validated:")
         report("Expedia->Booking", e2b, BASE_85["e2b"])
         report("Booking->Expedia lenient", b2e_l, BASE_85["b2e_lenient"])
         report("Booking->Expedia strict", b2e_s, BASE_85["b2e_strict"])
@@ -118,9 +122,9 @@ class PairMatching(unittest.TestCase):
         # Below target (GAP, reported in the issue): asserted at the reached
         # number so a regression fails; the target is not loosened.
         gap("85 within-hotel Booking->Expedia", wb, 0.95)
-        self.assertGreaterEqual(round(wb, 3), 0.918)
-        self.assertGreaterEqual(round(b2e_l, 3), 0.841)   # no target on this set
-        self.assertGreaterEqual(round(b2e_s, 3), 0.835)
+        self.assertGreaterEqual(round(wb, 3), 0.929)
+        self.assertGreaterEqual(round(b2e_l, 3), 0.882)   # no target on this set
+        self.assertGreaterEqual(round(b2e_s, 3), 0.871)
 
     def test_susanli103(self):
         pairs = read_pairs(os.path.join(DATA, "expedia_booking_susanli", "room_type.csv"))
@@ -128,20 +132,20 @@ class PairMatching(unittest.TestCase):
         r = {"e2b_lenient": top1(pairs, 0, True), "e2b_strict": top1(pairs, 0, False),
              "b2e_lenient": top1(pairs, 1, True), "b2e_strict": top1(pairs, 1, False)}
         we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
-        print("\n103-pair set (Susan Li), pooled top-1 (94 candidates), no fitting:")
+        print("\n103-pair set (Susan Li), pooled top-1 (94 candidates), no fitting; development-set"
+              " numbers (rules chosen looking at this data), not cross-validated:")
         for k in ("e2b_lenient", "e2b_strict", "b2e_lenient", "b2e_strict"):
             report(k.replace("e2b", "Expedia->Booking").replace("b2e", "Booking->Expedia")
                    .replace("_", " "), r[k], BASE_103[k])
         report("within %d-row blocks Expedia->Booking" % BLOCK, we)
         report("within %d-row blocks Booking->Expedia" % BLOCK, wb)
         self.assertGreaterEqual(round(r["e2b_lenient"], 3), 0.850)  # target >= 0.85: reached
+        self.assertGreaterEqual(round(r["b2e_lenient"], 3), 0.850)  # target >= 0.85: reached
         self.assertGreaterEqual(round(we, 3), 0.950)                # target >= 0.95: reached
-        gap("103 pooled Booking->Expedia lenient", r["b2e_lenient"], 0.85)
-        self.assertGreaterEqual(round(r["b2e_lenient"], 3), 0.840)  # GAP: target 0.85
         gap("103 within-hotel Booking->Expedia", wb, 0.95)
-        self.assertGreaterEqual(round(wb, 3), 0.922)                # GAP: target 0.95
-        self.assertGreaterEqual(round(r["e2b_strict"], 3), 0.801)
-        self.assertGreaterEqual(round(r["b2e_strict"], 3), 0.777)
+        self.assertGreaterEqual(round(wb, 3), 0.942)                # GAP: target 0.95
+        self.assertGreaterEqual(round(r["e2b_strict"], 3), 0.840)
+        self.assertGreaterEqual(round(r["b2e_strict"], 3), 0.825)
 
 
 def md5_bucket(text, k):
@@ -200,6 +204,82 @@ class BenchCommand(unittest.TestCase):
                              stdout=subprocess.PIPE, universal_newlines=True).stdout
         pps = float(out.split("pairs/s")[0].split(":")[-1])
         self.assertGreater(pps, 0)
+
+
+class CliDecisions(unittest.TestCase):
+    """The CLI decides with the policy file's numbers (one source of truth)
+    and writes the mapping table from a reviewed sheet."""
+
+    def run_map(self, *args, cwd=None, ok=True):
+        p = subprocess.run([BINARY, "map"] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           universal_newlines=True, cwd=cwd)
+        if ok:
+            self.assertEqual(p.returncode, 0, p.stderr)
+        return p
+
+    def policy_threshold(self):
+        with open(os.path.join(SOURCE_DIR, "scripts", "policies", "mapping.lua")) as f:
+            for line in f:
+                if line.startswith("M.merge_threshold"):
+                    return float(line.split("=")[1].split("--")[0])
+        self.fail("no merge_threshold in the policy")
+
+    def test_explain_uses_policy_threshold(self):
+        t = self.policy_threshold()
+        out = self.run_map("King Room with City View", "Deluxe King - City View", cwd=SOURCE_DIR).stdout
+        self.assertIn("merge_threshold %.2f" % t, out)
+        self.assertIn("scripts/policies/mapping.lua", out)
+        self.assertIn("decision: SAME ROOM", out)
+        self.assertIn("beds=king", out)
+        with tempfile.TemporaryDirectory() as d:
+            pol = os.path.join(d, "strict.lua")
+            with open(pol, "w") as f:
+                f.write("return { merge_threshold = 0.99, min_margin = 0 }\n")
+            out = self.run_map("--policy", pol, "King Room with City View", "Deluxe King - City View").stdout
+            self.assertIn("decision: DIFFERENT", out)
+            self.assertIn("merge_threshold 0.99", out)
+            p = self.run_map("--policy", os.path.join(d, "missing.lua"), "a", "b", ok=False)
+            self.assertEqual(p.returncode, 1)
+        out = self.run_map("--threshold", "0.95", "King Room with City View", "Deluxe King - City View").stdout
+        self.assertIn("decision: DIFFERENT", out)
+
+    def test_best_suggest_write_table(self):
+        with tempfile.TemporaryDirectory() as d:
+            rooms, canon = os.path.join(d, "rooms.txt"), os.path.join(d, "canon.txt")
+            with open(rooms, "w") as f:
+                f.write("X1\tRover Room, 2 Twin Beds\nX2\tRover Room, 1 Queen Bed\nX3\tFamily Suite, Burj View\n")
+            with open(canon, "w") as f:
+                f.write("RV-DBL\tRover Room Queen\nRV-DBL\tDOUBLE STANDARD\nRV-TWN\tRover Room Twin\n")
+            names = os.path.join(d, "names.txt")
+            with open(names, "w") as f:
+                f.write("Twin Room\nKing Room\n")
+            best = self.run_map("--best", names, names, cwd=SOURCE_DIR).stdout.splitlines()
+            self.assertEqual([x.split("\t") for x in best],
+                             [["Twin Room", "Twin Room", "1.0000", "same"], ["King Room", "King Room", "1.0000", "same"]])
+            sheet = self.run_map("--suggest", "--supplier", "expedia", "--hotel", "10629446", rooms, canon,
+                                 cwd=SOURCE_DIR).stdout.splitlines()
+            self.assertEqual(sheet[0].split("\t")[:7], ["decision", "score", "supplier", "hotel_id", "room",
+                                                         "room_name", "canonical_room_id"])
+            rows = {r.split("\t")[4]: r.split("\t") for r in sheet[1:]}
+            self.assertEqual((rows["X1"][0], rows["X1"][6]), ("yes", "RV-TWN"))
+            self.assertEqual((rows["X2"][0], rows["X2"][6]), ("yes", "RV-DBL"))
+            self.assertEqual(rows["X3"][0], "no")
+            review = os.path.join(d, "review.tsv")
+            with open(review, "w") as f:           # the engineer rejects X2 and confirms the rest
+                f.write("\n".join(sheet).replace("yes\t1.0000", "no\t1.0000") + "\n")
+            old = os.path.join(d, "old.csv")
+            with open(old, "w") as f:
+                f.write("supplier,hotel_id,room,canonical_room_id\n# kept\nagoda,1,\"Room, big\",A\n"
+                        "expedia,10629446,X1,WRONG\n")
+            out = self.run_map("--write-table", review, "--table", old).stdout
+            self.assertEqual(out, "supplier,hotel_id,room,canonical_room_id\n# kept\nagoda,1,\"Room, big\",A\n"
+                                  "expedia,10629446,X1,RV-TWN\n")
+            # a confirmed line without a canonical id: an error, nothing written
+            with open(review, "a") as f:
+                f.write("yes\t0.1\texpedia\t10629446\tX3\tFamily Suite, Burj View\t\t\n")
+            p = self.run_map("--write-table", review, ok=False)
+            self.assertEqual((p.returncode, p.stdout), (1, ""))
+            self.assertIn("field is empty", p.stderr)
 
 
 LUA_CONFIG = r'''

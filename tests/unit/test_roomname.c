@@ -115,6 +115,26 @@ HM_TEST(seed_examples)
     HM_CHECK_STR(hm_room_conflict_name(0), "bed_type");
 }
 
+/* "standard" is the default class: never a conflict, but two names that say
+ * it are closer than one that does and one that does not; "lounge" access
+ * is the club class. */
+HM_TEST(standard_and_lounge)
+{
+    float same = S("Standard Room With Ocean View", "Standard Room, Ocean View");
+    float plain = S("Standard Room With Ocean View", "Room, Ocean View");
+    HM_CHECK(plain > 0.8f);
+    HM_CHECK(same > plain);
+    HM_CHECK(S("Room With Ocean View", "Room, Ocean View") > S("Room With Ocean View", "Standard Room, Ocean View"));
+    HM_CHECK(S("Traditional Room, 1 King Bed", "Standard King Room") > S("Room, 1 King Bed", "Standard King Room"));
+    hm_room_t x = P("Standard Room"), y = P("Deluxe Room"), z = P("Club Room, Lounge Access");
+    hm_room_explain_t ex;
+    hm_room_score(&x, &y, &ex);
+    HM_CHECK(!(ex.conflicts & HM_RC_TIER));
+    HM_CHECK_INT(x.a.tier, 0);
+    HM_CHECK(z.a.tier & HM_TIER_CLUB);
+    HM_CHECK(P("Executive Room King, Lounge Access").a.tier & HM_TIER_EXECUTIVE);
+}
+
 static const char *NAMES[] = {
     "Deluxe Room, 1 King Bed", "Deluxe King Room", "Room, 2 Double Beds (19th to 25th Floors)",
     "Two Double Beds - Location Room (19th to 25th Floors)", "Junior Suite", "Premier Twin Room",
@@ -216,4 +236,4 @@ HM_TEST(classifier)
 HM_TEST_MAIN(HM_TEST_ENTRY(parse_beds), HM_TEST_ENTRY(parse_view_tower_access),
              HM_TEST_ENTRY(rate_words_stripped), HM_TEST_ENTRY(seed_examples),
              HM_TEST_ENTRY(symmetric_and_bounded), HM_TEST_ENTRY(best), HM_TEST_ENTRY(hostile_input),
-             HM_TEST_ENTRY(thread_safe), HM_TEST_ENTRY(classifier))
+             HM_TEST_ENTRY(thread_safe), HM_TEST_ENTRY(classifier), HM_TEST_ENTRY(standard_and_lounge))
