@@ -414,6 +414,7 @@ void hm_lua_cache_on_invalidation(void *worker, const char *channel, const char 
     if (node == node_id())
         return;   /* ours: L1 was cleared before publishing */
     hm_cache_invalidate_tag(payload, tlen);
+    hm_sf_forget_landed();
     double sent_ms = nf > 1 ? strtod(f[1], NULL) : 0;
     if (sent_ms > 0)
         hm_series_observe(hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
@@ -610,7 +611,7 @@ static int l_set_search(lua_State *L)
     /* Rule 3: the core clamps whatever the policy said. */
     ttl = hm_ari_clamp_ttl(valid, ttl, webhooks);
     {   /* the TTL distribution, in the seed's bands (latency buckets would not fit) */
-        static const double bands[] = { 0, 30, 60, 120, 180, 300 };
+        static const double bands[] = { 0, 10, 30, 60, 120, 180, 300 };
         char labels[32];
         size_t b = 0;
         while (b + 1 < HM_ARRAY_SIZE(bands) && ttl > bands[b])
@@ -644,6 +645,7 @@ static int l_invalidate(lua_State *L)
     if (len == 0 || len > 256 || memchr(tag, '\t', len) || memchr(tag, '\x1f', len))
         return luaL_argerror(L, 1, "tag must be 1..256 bytes without tabs");
     size_t local = hm_cache_invalidate_tag(tag, len);
+    hm_sf_forget_landed();   /* a landed value is as stale as the entries */
     hm_redis_t *r = l2_of(vm);
     hm_task_t *t = vm->current;
     if (!r || !t || t->co != L || t->waiting) {
@@ -856,8 +858,31 @@ static int l_stats(lua_State *L)
     return 1;
 }
 
+/* Create the cache's series up front (at 0), so a dashboard or an alert rule
+ * sees them before the first miss, timeout or Redis error. Creation only:
+ * no slot is written from this (possibly the control) thread. */
+static void declare_series(void)
+{
+    static const char *const lookups[] = { "level=\"l1\",result=\"hit\"", "level=\"l1\",result=\"miss\"",
+                                           "level=\"l2\",result=\"hit\"", "level=\"l2\",result=\"miss\"",
+                                           "level=\"l2\",result=\"error\"" };
+    static const char *const sf[] = { "result=\"lead\"", "result=\"coalesced\"", "result=\"landed\"",
+                                      "result=\"timeout\"", "result=\"failed\"" };
+    for (size_t i = 0; i < HM_ARRAY_SIZE(lookups); i++)
+        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_requests_total",
+                          "Cache lookups by level and result (hit ratio per level)", lookups[i]);
+    for (size_t i = 0; i < HM_ARRAY_SIZE(sf); i++)
+        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_singleflight_total",
+                          "Cache misses by singleflight role: lead (calls the supplier), "
+                          "coalesced (got the leader's answer), landed, timeout, failed",
+                          sf[i]);
+    hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
+                      "From a node publishing an invalidation to this node applying it", "");
+}
+
 void hm_lua_cache_open(lua_State *L, hm_vm_t *vm)
 {
+    declare_series();
     static const luaL_Reg fns[] = {
         { "get", l_get }, { "set", l_set }, { "set_search", l_set_search },
         { "invalidate", l_invalidate }, { "stats", l_stats }, { "flight", l_flight },

@@ -234,6 +234,23 @@ size_t hm_sf_land(const char *key, size_t klen, const char *value, size_t vlen, 
     return n;
 }
 
+size_t hm_sf_forget_landed(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < NBUCKETS; i++)
+        for (flight_t **pp = &buckets[i]; *pp;) {
+            if ((*pp)->landed) {
+                flight_free(pp);
+                n++;
+            } else {
+                pp = &(*pp)->chain;
+            }
+        }
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
 size_t hm_sf_count(void)
 {
     pthread_mutex_lock(&lock);

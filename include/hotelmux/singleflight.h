@@ -68,6 +68,9 @@ void hm_sf_cancel(hm_sf_waiter_t *w);
  * HM_SF_GRACE; an error ends the flight (the next begin() leads again). */
 size_t hm_sf_land(const char *key, size_t klen, const char *value, size_t vlen, const char *err,
                   double now);
+/* Drop every landed value still in its grace (an invalidation: a value that
+ * landed before it must not answer a search after it). Returns how many. */
+size_t hm_sf_forget_landed(void);
 /* Flights in the air and landed values kept (tests, status). */
 size_t hm_sf_count(void);
 

@@ -71,6 +71,11 @@ HM_TEST(lead_follow_land_wakes_every_waiter)
     HM_CHECK_INT(hm_sf_wait("k1", 2, &late, 102), HM_ENOENT);
     HM_CHECK_INT(begin("k1", 102), HM_SF_LEAD);
     HM_CHECK_INT((int)land("k1", "again", 102.1), 0);
+    /* an invalidation drops landed values: the next miss leads */
+    HM_CHECK_INT(begin("k1", 102.2), HM_SF_LANDED);
+    HM_CHECK_INT((int)hm_sf_forget_landed(), 1);
+    HM_CHECK_INT(begin("k1", 102.3), HM_SF_LEAD);
+    HM_CHECK_INT((int)land("k1", NULL, 102.4), 0);
     hm_sf_mailbox_close(&mb, noop_close);
     uv_run(&loop, UV_RUN_DEFAULT);
     HM_CHECK(uv_loop_close(&loop) == 0);
