@@ -878,6 +878,7 @@ static void declare_series(void)
                           sf[i]);
     hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
                       "From a node publishing an invalidation to this node applying it", "");
+    hm_ari_declare_series();
 }
 
 void hm_lua_cache_open(lua_State *L, hm_vm_t *vm)
