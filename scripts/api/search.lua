@@ -65,6 +65,10 @@ local function parse_stay(body, req)
            nationality = nat, residency = code("residencyCode") or nat }
 end
 
+-- canonical id -> hotel, built once (a 1,000-hotel world rebuilt it per search)
+local BY_ID = {}
+for _, h in ipairs(H.hotels) do BY_ID[h.id] = h end
+
 -- Canonical hotels asked for: hotelIds / hotelId / destinationName.
 local function resolve_hotels(body)
   local ids = A.list(body, "hotelIds")
@@ -73,10 +77,8 @@ local function resolve_hotels(body)
   local out = {}
   if #ids > 0 then
     if #ids > 50 then A.param("hotelIds", "at most 50 hotel ids per search") end
-    local idx = {}
-    for _, h in ipairs(H.hotels) do idx[h.id] = h end
     for _, id in ipairs(ids) do
-      local h = idx[tostring(id)]
+      local h = BY_ID[tostring(id)]
       if h then out[#out + 1] = h end
     end
     return out
