@@ -1,11 +1,15 @@
 /* admin.c -- health, readiness, metrics and the admin API. */
 #include "hotelmux/admin.h"
+#include "hotelmux/clock.h"
 #include "hotelmux/common.h"
 #include "hotelmux/lua_vm.h"
 #include "hotelmux/metrics.h"
 #include "hotelmux/server.h"
 
+#include <math.h>
 #include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const hm_header_t json_ct = { "Content-Type", "application/json" };
@@ -104,6 +108,47 @@ static void metrics(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
     hm_buf_free(&b);
 }
 
+/* POST /admin/clock?advance=SECONDS: test time travel (clock.h), only when
+ * the process was started with HOTELMUX_TEST_CLOCK=1 (never in production:
+ * without it the path does not exist). */
+static int test_clock_enabled(void)
+{
+    const char *e = getenv("HOTELMUX_TEST_CLOCK");
+    return e && strcmp(e, "1") == 0;
+}
+
+static int clock_advance(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
+{
+    const char *route = "/admin/clock";
+    int status;
+    const char *msg;
+    if (!authorized(w, req, &status, &msg)) {
+        respond_envelope_error(w, c, req, route, status, msg);
+        return 1;
+    }
+    if (!method_allowed(w, c, req, route, "POST"))
+        return 1;
+    char q[64];
+    double s = NAN;
+    if (req->query_len > 8 && req->query_len < sizeof(q) && memcmp(req->query, "advance=", 8) == 0) {
+        memcpy(q, req->query + 8, req->query_len - 8);
+        q[req->query_len - 8] = '\0';
+        char *end;
+        s = strtod(q, &end);
+        if (*end != '\0')
+            s = NAN;
+    }
+    if (!isfinite(s) || s < 0 || s > 86400.0 * 365) {
+        respond_envelope_error(w, c, req, route, 400, "advance=SECONDS (0..1 year) required");
+        return 1;
+    }
+    char body[160];
+    snprintf(body, sizeof(body), "{\"code\":0,\"msg\":\"success\",\"data\":{\"advanced\":%.3f}}",
+             hm_clock_advance(s));
+    respond_json(w, c, req, route, 200, body);
+    return 1;
+}
+
 int hm_admin_handle(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
 {
     if (path_is(req, "/health")) {
@@ -128,6 +173,8 @@ int hm_admin_handle(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
     if (req->path_len < 7 || memcmp(req->path, "/admin/", 7) != 0)
         return 0;
     int is_status = path_is(req, "/admin/status"), is_reload = path_is(req, "/admin/reload");
+    if (path_is(req, "/admin/clock") && test_clock_enabled())
+        return clock_advance(w, c, req);
     if (!is_status && !is_reload)
         return 0;
     const char *route = is_status ? "/admin/status" : "/admin/reload";

@@ -53,12 +53,19 @@ double hm_ari_seconds_to_checkin(const char *date, double now, int have_offset, 
     return noon_local - offset * 3600.0 - now;
 }
 
-void hm_ari_count_refusal(int worker, const char *what)
+static hm_series_t *refusals(const char *what)
 {
     char labels[96];
     snprintf(labels, sizeof(labels), "op=\"%s\"", what);
-    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_ari_cache_refusals_total",
-                                    "hm.cache calls refused because the request is ARI (live only)",
-                                    labels),
-                  worker, 1);
+    return hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_ari_cache_refusals_total",
+                             "hm.cache calls refused because the request is ARI (live only)", labels);
+}
+
+void hm_ari_count_refusal(int worker, const char *what) { hm_series_add(refusals(what), worker, 1); }
+
+void hm_ari_declare_series(void)
+{
+    static const char *const ops[] = { "get", "set", "set_search", "flight", "await" };
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        refusals(ops[i]);
 }

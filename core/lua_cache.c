@@ -14,6 +14,7 @@
 #include "hotelmux/log.h"
 #include "hotelmux/metrics.h"
 #include "hotelmux/redis.h"
+#include "hotelmux/singleflight.h"
 #include "hotelmux/task.h"
 #include "hotelmux/worker.h"
 
@@ -413,6 +414,7 @@ void hm_lua_cache_on_invalidation(void *worker, const char *channel, const char 
     if (node == node_id())
         return;   /* ours: L1 was cleared before publishing */
     hm_cache_invalidate_tag(payload, tlen);
+    hm_sf_forget_landed();
     double sent_ms = nf > 1 ? strtod(f[1], NULL) : 0;
     if (sent_ms > 0)
         hm_series_observe(hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
@@ -609,7 +611,7 @@ static int l_set_search(lua_State *L)
     /* Rule 3: the core clamps whatever the policy said. */
     ttl = hm_ari_clamp_ttl(valid, ttl, webhooks);
     {   /* the TTL distribution, in the seed's bands (latency buckets would not fit) */
-        static const double bands[] = { 0, 30, 60, 120, 180, 300 };
+        static const double bands[] = { 0, 10, 30, 60, 120, 180, 300 };
         char labels[32];
         size_t b = 0;
         while (b + 1 < HM_ARRAY_SIZE(bands) && ttl > bands[b])
@@ -643,6 +645,7 @@ static int l_invalidate(lua_State *L)
     if (len == 0 || len > 256 || memchr(tag, '\t', len) || memchr(tag, '\x1f', len))
         return luaL_argerror(L, 1, "tag must be 1..256 bytes without tabs");
     size_t local = hm_cache_invalidate_tag(tag, len);
+    hm_sf_forget_landed();   /* a landed value is as stale as the entries */
     hm_redis_t *r = l2_of(vm);
     hm_task_t *t = vm->current;
     if (!r || !t || t->co != L || t->waiting) {
@@ -691,6 +694,158 @@ static int l_invalidate(lua_State *L)
     return lua_yield(L, 0);
 }
 
+/* ---- singleflight (singleflight.h) --------------------------------------
+ * flight(key, lease_s) -> "lead" | "follow" | "landed", value
+ * await(key, timeout_s) -> value | nil, "timeout" | "no flight" | the leader's error
+ *   (parks the coroutine; no polling: the leader's land() wakes it)
+ * land(key, value) / land(key, nil, err) -> how many waiters were woken */
+
+typedef struct {
+    hm_sf_waiter_t w;
+    uv_timer_t timer;
+    hm_task_t *task;
+} sf_park_t;
+
+static void count_sf(hm_vm_t *vm, const char *result)
+{
+    char labels[48];
+    snprintf(labels, sizeof(labels), "result=\"%s\"", result);
+    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_singleflight_total",
+                                    "Cache misses by singleflight role: lead (calls the supplier), "
+                                    "coalesced (got the leader's answer), landed, timeout, failed",
+                                    labels),
+                  worker_of(vm), 1);
+}
+
+static void sf_park_closed(uv_handle_t *h) { free(h->data); }
+
+static void sf_woken(hm_sf_waiter_t *w)
+{
+    sf_park_t *p = w->data;
+    hm_task_t *t = p->task;
+    lua_State *co = t->co;
+    uv_timer_stop(&p->timer);
+    count_sf(t->vm, w->ok ? "coalesced" : "failed");
+    if (w->ok) {
+        lua_pushlstring(co, w->value, w->vlen);
+        lua_pushnil(co);
+    } else {
+        lua_pushnil(co);
+        lua_pushstring(co, w->err);
+    }
+    free(w->value);
+    w->value = NULL;
+    uv_close((uv_handle_t *)&p->timer, sf_park_closed);
+    hm_task_wake(t, 2);
+}
+
+static void sf_timed_out(uv_timer_t *h)
+{
+    sf_park_t *p = h->data;
+    hm_task_t *t = p->task;
+    hm_sf_cancel(&p->w);
+    count_sf(t->vm, "timeout");
+    lua_pushnil(t->co);
+    lua_pushliteral(t->co, "timeout");
+    uv_close((uv_handle_t *)&p->timer, sf_park_closed);
+    hm_task_wake(t, 2);
+}
+
+static void sf_abort(hm_task_t *t, void *data)
+{
+    (void)t;
+    sf_park_t *p = data;
+    hm_sf_cancel(&p->w);
+    uv_timer_stop(&p->timer);
+    uv_close((uv_handle_t *)&p->timer, sf_park_closed);
+}
+
+static int l_flight(lua_State *L)
+{
+    hm_vm_t *vm = hm_vm_upvalue(L);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 1, &klen);
+    double lease = luaL_checknumber(L, 2);
+    if (!(lease > 0) || lease > 600)
+        return luaL_argerror(L, 2, "lease must be 0..600 seconds");
+    int n = refused_ari(L, vm, "flight");
+    if (n)
+        return n;
+    char *v = NULL;
+    size_t vlen = 0;
+    int rc = hm_sf_begin(key, klen, lease, hm_clock_monotonic(), &v, &vlen);
+    switch (rc) {
+    case HM_SF_LEAD:
+        count_sf(vm, "lead");
+        lua_pushliteral(L, "lead");
+        return 1;
+    case HM_SF_FOLLOW:
+        lua_pushliteral(L, "follow");
+        return 1;
+    case HM_SF_LANDED:
+        count_sf(vm, "landed");
+        lua_pushliteral(L, "landed");
+        lua_pushlstring(L, v, vlen);
+        free(v);
+        return 2;
+    default:
+        return fail(L, "no memory");
+    }
+}
+
+static int l_await(lua_State *L)
+{
+    hm_vm_t *vm = hm_vm_upvalue(L);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 1, &klen);
+    double tmo = luaL_checknumber(L, 2);
+    if (!(tmo >= 0) || tmo > 600)
+        return luaL_argerror(L, 2, "timeout must be 0..600 seconds");
+    int n = refused_ari(L, vm, "await");
+    if (n)
+        return n;
+    hm_task_t *t = hm_task_current(L, "hm.cache.await");
+    sf_park_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return fail(L, "no memory");
+    p->task = t;
+    p->w.mailbox = &vm->worker->sf_mail;
+    p->w.done = sf_woken;
+    p->w.data = p;
+    int rc = hm_sf_wait(key, klen, &p->w, hm_clock_monotonic());
+    if (rc == HM_SF_LANDED) {
+        count_sf(vm, "landed");
+        lua_pushlstring(L, p->w.value, p->w.vlen);
+        free(p->w.value);
+        free(p);
+        return 1;
+    }
+    if (rc != HM_OK) {
+        free(p);
+        return fail(L, rc == HM_ENOENT ? "no flight" : "no memory");
+    }
+    if (uv_timer_init(&vm->worker->loop, &p->timer) != 0) {
+        hm_sf_cancel(&p->w);
+        free(p);
+        return fail(L, "no timer");
+    }
+    p->timer.data = p;
+    uv_timer_start(&p->timer, sf_timed_out, (uint64_t)llround(tmo * 1000.0), 0);
+    hm_task_suspend(t, sf_abort, p);
+    return lua_yield(L, 0);
+}
+
+static int l_land(lua_State *L)
+{
+    size_t klen, vlen = 0;
+    const char *key = luaL_checklstring(L, 1, &klen);
+    const char *val = lua_isnil(L, 2) ? NULL : luaL_checklstring(L, 2, &vlen);
+    const char *err = luaL_optstring(L, 3, "leader failed");
+    size_t n = hm_sf_land(key, klen, val, vlen, err, hm_clock_monotonic());
+    lua_pushinteger(L, (lua_Integer)n);
+    return 1;
+}
+
 static int l_stats(lua_State *L)
 {
     hm_cache_stats_t s;
@@ -703,11 +858,36 @@ static int l_stats(lua_State *L)
     return 1;
 }
 
+/* Create the cache's series up front (at 0), so a dashboard or an alert rule
+ * sees them before the first miss, timeout or Redis error. Creation only:
+ * no slot is written from this (possibly the control) thread. */
+static void declare_series(void)
+{
+    static const char *const lookups[] = { "level=\"l1\",result=\"hit\"", "level=\"l1\",result=\"miss\"",
+                                           "level=\"l2\",result=\"hit\"", "level=\"l2\",result=\"miss\"",
+                                           "level=\"l2\",result=\"error\"" };
+    static const char *const sf[] = { "result=\"lead\"", "result=\"coalesced\"", "result=\"landed\"",
+                                      "result=\"timeout\"", "result=\"failed\"" };
+    for (size_t i = 0; i < HM_ARRAY_SIZE(lookups); i++)
+        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_requests_total",
+                          "Cache lookups by level and result (hit ratio per level)", lookups[i]);
+    for (size_t i = 0; i < HM_ARRAY_SIZE(sf); i++)
+        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_singleflight_total",
+                          "Cache misses by singleflight role: lead (calls the supplier), "
+                          "coalesced (got the leader's answer), landed, timeout, failed",
+                          sf[i]);
+    hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
+                      "From a node publishing an invalidation to this node applying it", "");
+    hm_ari_declare_series();
+}
+
 void hm_lua_cache_open(lua_State *L, hm_vm_t *vm)
 {
+    declare_series();
     static const luaL_Reg fns[] = {
         { "get", l_get }, { "set", l_set }, { "set_search", l_set_search },
-        { "invalidate", l_invalidate }, { "stats", l_stats }, { NULL, NULL },
+        { "invalidate", l_invalidate }, { "stats", l_stats }, { "flight", l_flight },
+        { "await", l_await }, { "land", l_land }, { NULL, NULL },
     };
     lua_newtable(L);
     for (const luaL_Reg *f = fns; f->name; f++) {

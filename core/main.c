@@ -10,6 +10,7 @@
 #include "hotelmux/replay.h"
 #include "hotelmux/server.h"
 #include "hotelmux/shdict.h"
+#include "hotelmux/singleflight.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -99,6 +100,7 @@ int main(int argc, char **argv)
         hm_metrics_shutdown();
         hm_shdict_shutdown();
         hm_cache_shutdown();
+        hm_sf_shutdown();
         return rc == HM_OK ? 0 : 1;
     }
     hm_server_t *s = calloc(1, sizeof(*s));
@@ -115,5 +117,6 @@ int main(int argc, char **argv)
     hm_metrics_shutdown();
     hm_shdict_shutdown();
     hm_cache_shutdown();
+    hm_sf_shutdown();
     return code;
 }

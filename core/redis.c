@@ -35,6 +35,7 @@ struct hm_redis_op_s {
     hm_redis_cb cb;
     void *data;
     uv_timer_t timer;
+    int worker;
     int fired;         /* cb has run (or will never: cancelled) */
     int reply_done;    /* hiredis has called back */
     int timer_closed;
@@ -106,6 +107,18 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
     return REDIS_OK;
 }
 
+/* hotelmux_redis_errors_total{kind}: connect, timeout, disconnected, reply, unavailable. */
+static void count_error(int worker, const char *kind)
+{
+    char labels[48];
+    snprintf(labels, sizeof(labels), "kind=\"%s\"", kind);
+    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_redis_errors_total",
+                                    "Redis failures: connect, timeout, disconnected, reply (an error "
+                                    "reply), unavailable (a command with no connection)",
+                                    labels),
+                  worker, 1);
+}
+
 static void set_connected(hm_redis_t *r, int up)
 {
     r->connected = up;
@@ -168,6 +181,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         /* Once per outage at warn level; retries every <= 2 s would flood the log. */
         hm_log(r->backoff_ms > BACKOFF_MIN_MS * 2 ? HM_LOG_DEBUG : HM_LOG_WARN,
                "redis %s:%d: connect failed: %s", r->host, r->port, ac->errstr);
+        count_error(r->worker, "connect");
         r->ac = NULL;   /* hiredis frees it after this callback */
         retry_later(r);
         maybe_free(r);
@@ -238,6 +252,15 @@ hm_redis_t *hm_redis_new(uv_loop_t *loop, const char *host, int port, int worker
     r->loop = loop;
     r->port = port;
     r->worker = worker;
+    static const char *const kinds[] = { "connect", "timeout", "disconnected", "reply", "unavailable" };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        char labels[48];
+        snprintf(labels, sizeof(labels), "kind=\"%s\"", kinds[i]);
+        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_redis_errors_total",
+                          "Redis failures: connect, timeout, disconnected, reply (an error "
+                          "reply), unavailable (a command with no connection)",
+                          labels);
+    }
     r->on_message = on_message;
     r->msg_data = msg_data;
     uv_timer_init(loop, &r->reconnect);
@@ -278,6 +301,9 @@ static void on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     op->reply_done = 1;
     if (!op->fired) {
         op->fired = 1;
+        redisReply *rep = reply;
+        if (!rep || rep->type == REDIS_REPLY_ERROR)
+            count_error(op->worker, rep ? "reply" : "disconnected");
         op->cb(op->data, reply, reply ? NULL : "disconnected");
     }
     op_close_timer(op);
@@ -289,6 +315,7 @@ static void on_op_timeout(uv_timer_t *t)
     hm_redis_op_t *op = t->data;
     if (!op->fired) {
         op->fired = 1;
+        count_error(op->worker, "timeout");
         op->cb(op->data, NULL, "timeout");
     }
     op_close_timer(op);
@@ -299,14 +326,19 @@ int hm_redis_command(hm_redis_t *r, unsigned timeout_ms, hm_redis_cb cb, void *d
 {
     if (op_out)
         *op_out = NULL;
-    if (!r || !r->connected || !r->ac || r->closing)
+    if (!r || !r->connected || !r->ac || r->closing) {
+        if (r)
+            count_error(r->worker, "unavailable");
         return HM_EIO;
+    }
     hm_redis_op_t *op = calloc(1, sizeof(*op));
     if (!op)
         return HM_ENOMEM;
+    op->worker = r->worker;
     op->cb = cb;
     op->data = data;
     if (redisAsyncCommandArgv(r->ac, on_reply, op, argc, argv, argvlen) != REDIS_OK) {
+        count_error(r->worker, "unavailable");
         free(op);
         return HM_EIO;
     }

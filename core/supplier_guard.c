@@ -42,6 +42,17 @@ void hm_guard_opts_default(hm_guard_opts_t *o)
     o->open_seconds = 5;
 }
 
+static void set_state_metric(guard_t *g)
+{
+    char label[NAME_MAX_LEN * 2 + 16], esc[NAME_MAX_LEN * 2];
+    hm_metrics_label_escape(esc, sizeof(esc), g->name);
+    snprintf(label, sizeof(label), "supplier=\"%s\"", esc);
+    /* Under the guard mutex, so the control slot has one writer at a time. */
+    hm_series_set(hm_metrics_series(HM_METRIC_GAUGE, "hotelmux_circuit_open",
+                                    "1 while a supplier's circuit breaker is open or half-open", label),
+                  HM_METRICS_CONTROL, g->state == CLOSED ? 0 : 1);
+}
+
 static guard_t *find(const char *name, int create)
 {
     for (guard_t *g = guards; g; g = g->next)
@@ -57,18 +68,8 @@ static guard_t *find(const char *name, int create)
     g->tokens = -1;   /* filled on first admit */
     g->next = guards;
     guards = g;
+    set_state_metric(g);   /* the gauge exists (0) from the supplier's first call */
     return g;
-}
-
-static void set_state_metric(guard_t *g)
-{
-    char label[NAME_MAX_LEN * 2 + 16], esc[NAME_MAX_LEN * 2];
-    hm_metrics_label_escape(esc, sizeof(esc), g->name);
-    snprintf(label, sizeof(label), "supplier=\"%s\"", esc);
-    /* Under the guard mutex, so the control slot has one writer at a time. */
-    hm_series_set(hm_metrics_series(HM_METRIC_GAUGE, "hotelmux_circuit_open",
-                                    "1 while a supplier's circuit breaker is open or half-open", label),
-                  HM_METRICS_CONTROL, g->state == CLOSED ? 0 : 1);
 }
 
 static void open_circuit(guard_t *g, double now)

@@ -122,6 +122,7 @@ static void finish(hm_worker_t *w)
     uv_close((uv_handle_t *)&w->tick, close_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_noop);
+    hm_sf_mailbox_close(&w->sf_mail, close_noop);
     hm_lua_timer_close_all(w);
     hm_redis_close(w->redis);
     hm_redis_close(w->redis_sub);
@@ -243,6 +244,10 @@ int hm_worker_init(hm_worker_t *w, struct hm_server_s *s, int id, const hm_confi
     uv_mutex_init(&w->inbox_mu);
     w->loop_ok = 1;
     uv_async_init(&w->loop, &w->wakeup, on_wakeup);
+    if (hm_sf_mailbox_init(&w->sf_mail, &w->loop) != HM_OK) {
+        snprintf(err, errlen, "worker %d: cannot create its singleflight mailbox", id);
+        return HM_EIO;
+    }
     uv_timer_init(&w->loop, &w->tick);
     uv_timer_init(&w->loop, &w->drain_timer);
     w->wakeup.data = w->tick.data = w->drain_timer.data = w;

@@ -9,7 +9,8 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config ca-certificates curl python3 \
   libuv1-dev node-llhttp libcurl4-openssl-dev libluajit2-5.1-dev lua-cjson-dev \
   libxml2-dev libhiredis-dev libssl-dev libsqlite3-dev zlib1g-dev \
-  redis-server wrk valgrind >/dev/null
+  redis-server wrk valgrind prometheus >/dev/null
+# (prometheus: its promtool checks examples/prometheus/alerts.yml in the tests)
 # Browser end-to-end test (tests/browser): Debian's Chromium, node and npm;
 # playwright-core itself is installed by tests/browser/run.sh into its folder.
 # A machine may already have node with its own npm (e.g. NodeSource's

@@ -31,6 +31,8 @@ double hm_ari_clamp_ttl(int valid, double ttl, int supplier_has_webhooks);
 double hm_ari_seconds_to_checkin(const char *date, double now, int have_offset, double utc_offset_hours);
 
 /* Count one refusal (rule 1) for the worker. */
+/* Create the refusal series at 0 (so alert rules see them before the first). */
+void hm_ari_declare_series(void);
 void hm_ari_count_refusal(int worker, const char *what);
 
 #endif

@@ -13,5 +13,11 @@ double hm_clock_monotonic(void);
 /* Shift hm_clock_now() by `seconds` (tests, HOTELMUX_CLOCK_OFFSET). */
 void hm_clock_set_offset(double seconds);
 double hm_clock_offset(void);
+/* Tests: move both clocks (wall and monotonic) forward by `seconds` (cache
+ * TTLs, shared-dict expiry, breaker and rate-limit windows all see it; libuv
+ * timers do not). Returns the total advance so far. Reachable only through
+ * POST /admin/clock?advance=S when HOTELMUX_TEST_CLOCK=1 is set. */
+double hm_clock_advance(double seconds);
+double hm_clock_advanced(void);
 
 #endif

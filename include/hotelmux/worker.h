@@ -15,6 +15,7 @@
 #include "hotelmux/config.h"
 #include "hotelmux/http_conn.h"
 #include "hotelmux/lua_vm.h"
+#include "hotelmux/singleflight.h"
 
 struct hm_server_s;
 struct hm_conn_s;
@@ -40,6 +41,7 @@ typedef struct hm_worker_s {
     uv_tcp_t listener;
     int listening;
     uv_async_t wakeup;
+    hm_sf_mailbox_t sf_mail;     /* singleflight wake-ups for this loop's tasks */
     uv_timer_t tick;             /* 1 s housekeeping: gauges */
     uv_timer_t drain_timer;
     hm_client_t *client;

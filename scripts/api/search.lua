@@ -188,6 +188,10 @@ local function parse_stay(body, req)
            nationality = nat, residency = code("residencyCode") or nat }
 end
 
+-- canonical id -> hotel, built once (a 1,000-hotel world rebuilt it per search)
+local BY_ID = {}
+for _, h in ipairs(H.hotels) do BY_ID[h.id] = h end
+
 -- Canonical hotels asked for: hotelIds / hotelId / destinationName.
 local function resolve_hotels(body)
   local ids = A.list(body, "hotelIds")
@@ -196,10 +200,8 @@ local function resolve_hotels(body)
   local out = {}
   if #ids > 0 then
     if #ids > 50 then A.param("hotelIds", "at most 50 hotel ids per search") end
-    local idx = {}
-    for _, h in ipairs(H.hotels) do idx[h.id] = h end
     for _, id in ipairs(ids) do
-      local h = idx[tostring(id)]
+      local h = BY_ID[tostring(id)]
       if h then out[#out + 1] = h end
     end
     return out
@@ -411,19 +413,15 @@ local function maybe_refresh(sup, code, key, meta, stay)
 end
 
 -- Singleflight: concurrent misses for one key make one supplier call. The
--- first request to miss takes "sf:l:<key>" (hm.shared.add: atomic across
--- workers) and calls the supplier for all the keys it leads; the others wait
--- for its result, which it hands over in "sf:v:<key>" (1 s; also when the
--- policy would not cache it) or, on failure, "sf:e:<key>".
--- NOTE: followers POLL hm.shared every 5 ms (hm.sleep(0.005)) until the
--- leader is done or their supplier deadline passes; the lead may replace this
--- with a C wake-up (a keyed wait/notify on the shared dict).
-local SF_POLL = 0.005
-
+-- first request to miss leads the key's flight (hm.cache.flight: atomic across
+-- workers, in C) and calls the supplier for all the keys it leads; the others
+-- park on the flight (hm.cache.await: no polling, the coroutine is resumed by
+-- the leader's hm.cache.land, on whatever worker it runs) until it lands or
+-- their supplier deadline passes. A landed value is kept 1 s in the core, so
+-- a request that missed the cache just before the leader stored its entry
+-- (or an answer the policy would not cache) does not make a second call.
 local function release(key, val, failed)
-  if val then hm.shared.set("sf:v:" .. key, val, 1)
-  elseif failed then hm.shared.set("sf:e:" .. key, failed, 1) end
-  hm.shared.delete("sf:l:" .. key)
+  hm.cache.land(key, val, failed)
 end
 
 -- The job for one supplier: fetch the keys this request leads, then collect
@@ -457,29 +455,22 @@ local function run_plan(plan, stay, req)
   end
   for _, code in ipairs(plan.wait) do
     local key = plan.keys[code]
-    while true do
-      local v = hm.shared.get("sf:v:" .. key)
-      if v then
-        local e = decode_entry(v)
-        if e and e.h then items[#items + 1] = { sh = e.h, fresh = live_fresh() } end
-        coalesced = coalesced + 1
-        break
-      end
-      local failed = hm.shared.get("sf:e:" .. key)
-      if failed then return nil, c_err("supplier", "coalesced search failed: " .. tostring(failed)) end
-      if not hm.shared.get("sf:l:" .. key) then
-        -- the leader finished and its hand-over expired: its entry is in the cache
-        local cv, meta = hm.cache.get(key)
-        local e = cv and decode_entry(cv)
-        if e then
-          if e.h then items[#items + 1] = { sh = e.h, fresh = cache_fresh(meta) } end
-          coalesced = coalesced + 1
-          break
-        end
-        return nil, c_err("supplier", "coalesced search: leader gave no result")
-      end
-      if hm.time.monotonic() >= deadline then return nil, c_err("timeout", "coalesced search: no result in time") end
-      hm.sleep(SF_POLL)
+    local v, why = hm.cache.await(key, math.max(0, deadline - hm.time.monotonic()))
+    if v then
+      local e = decode_entry(v)
+      if e and e.h then items[#items + 1] = { sh = e.h, fresh = live_fresh() } end
+      coalesced = coalesced + 1
+    elseif why == "no flight" then
+      -- the leader landed and its hand-over expired: its entry is in the cache
+      local cv, meta = hm.cache.get(key)
+      local e = cv and decode_entry(cv)
+      if not e then return nil, c_err("supplier", "coalesced search: leader gave no result") end
+      if e.h then items[#items + 1] = { sh = e.h, fresh = cache_fresh(meta) } end
+      coalesced = coalesced + 1
+    elseif why == "timeout" then
+      return nil, c_err("timeout", "coalesced search: no result in time")
+    else
+      return nil, c_err("supplier", "coalesced search failed: " .. tostring(why))
     end
   end
   return { items = items, coalesced = coalesced }
@@ -550,11 +541,16 @@ function M.search(req, stay, hotels)
             else
               plan.misses = plan.misses + 1
               plan.keys[code] = key
-              if hm.shared.add("sf:l:" .. key, 1, tmo / 1000 + 0.5) then
-                plan.locks[key] = true
-                plan.fetch[#plan.fetch + 1] = code
-              else
+              local role, landed = hm.cache.flight(key, tmo / 1000 + 0.5)
+              local le = role == "landed" and decode_entry(landed)
+              if le then      -- another request's call landed just now
+                plan.coalesced = (plan.coalesced or 0) + 1
+                if le.h then plan.cached[#plan.cached + 1] = { sh = le.h, fresh = live_fresh() } end
+              elseif role == "follow" then
                 plan.wait[#plan.wait + 1] = code
+              else            -- "lead" (or no memory for the flight: call anyway)
+                plan.locks[key] = role == "lead" or nil
+                plan.fetch[#plan.fetch + 1] = code
               end
             end
           end
@@ -580,6 +576,7 @@ function M.search(req, stay, hotels)
 
   local function finish(plan, st, items)
     st.hotelCount = 0
+    if plan.coalesced and plan.coalesced > 0 then stat("coalesced", plan.coalesced) end
     if use_cache then st.cache = { hits = plan.hits, misses = plan.misses, coalesced = plan.coalesced or 0 } end
     local all = {}
     for _, it in ipairs(plan.cached) do all[#all + 1] = it end
@@ -621,8 +618,7 @@ function M.search(req, stay, hotels)
       st.error = type(e) == "table" and (e.message or e.kind) or tostring(e or r.status)
     else
       items = r.value.items
-      plan.coalesced = r.value.coalesced
-      if plan.coalesced and plan.coalesced > 0 then stat("coalesced", plan.coalesced) end
+      plan.coalesced = (plan.coalesced or 0) + (r.value.coalesced or 0)
     end
     finish(plan, st, items)
   end

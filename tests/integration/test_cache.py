@@ -4,7 +4,8 @@ its simulated suppliers, and (where a test needs L2) a real Redis started here.
   * a repeated search is answered from the cache: every rate says
     freshness{source:"cache", referencePrice:true} and no supplier is called;
   * checkAvail after a cached search still calls the supplier (ARI: live);
-  * 20 concurrent identical searches make 1 supplier call per supplier (singleflight);
+  * 20 and 100 concurrent identical searches make 1 supplier call per supplier
+    (singleflight: followers park in the core until the leader lands, no polling);
   * a search whose check-in is < 3 h away is always live (server clock moved
     with HOTELMUX_CLOCK_OFFSET so the test does not depend on the time of day);
   * GET /api/content/hotel/{id}: Cache-Control, ETag, 304;
@@ -16,6 +17,7 @@ redis-server is not installed."""
 import calendar
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -122,6 +124,18 @@ def sim(port, sup, what, body):
     st, _h, b = request(port, "POST", "/sim/%s/%s" % (sup, what), body=json.dumps(body),
                         headers={"Content-Type": "application/json"})
     assert st == 200, (st, b)
+
+
+def sf_metrics(port):
+    """hotelmux_cache_singleflight_total by result, from /metrics."""
+    st, _h, b = request(port, "GET", "/metrics")
+    assert st == 200, b
+    out = {}
+    for line in b.decode().splitlines():
+        if line.startswith("hotelmux_cache_singleflight_total{"):
+            m = re.search(r'result="([a-z]+)"', line)
+            out[m.group(1)] = out.get(m.group(1), 0) + float(line.rsplit(" ", 1)[1])
+    return out
 
 
 def admin_status(port):
@@ -316,6 +330,48 @@ class TestSearchCache(CacheBase):
         self.assertEqual(delta, {s: 1 for s in SUPPLIERS})
         coalesced = sum(s["cache"]["coalesced"] for _st, j in out for s in j["data"]["suppliers"])
         self.assertGreater(coalesced, 0)
+
+    def test_singleflight_100_concurrent_cold_searches_park_not_poll(self):
+        # 100 identical searches on a cold key: one leader per supplier calls it,
+        # the 99 others park in the core (hm.cache.await) and are woken by its land.
+        ci, co = fresh_stay()
+        body = rates_body(HOTEL, ci, co)
+        for s in SUPPLIERS:
+            sim(self.port, s, "_faults", {"latency_ms": 200})
+        before, m0 = calls(self.port), sf_metrics(self.port)
+        out = []
+        barrier = threading.Barrier(100)
+
+        def one():
+            barrier.wait()
+            out.append(call(self.port, "/api/search/hotelRates", body, self.tk, timeout=30))
+
+        ts = [threading.Thread(target=one) for _ in range(100)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        after, m1 = calls(self.port), sf_metrics(self.port)
+        self.assertEqual(len(out), 100)
+        offers = set()
+        for st, j in out:
+            self.assertEqual((st, j["code"]), (200, 0), j)
+            self.assertTrue(all(s["status"] == "ok" for s in j["data"]["suppliers"]), j["data"]["suppliers"])
+            offers.add(tuple(sorted((r["supplier"], r["originalRoomNaming"]["id"],
+                                     json.dumps(r["totalRate"], sort_keys=True)) for r in all_rates(j))))
+        self.assertEqual(len(offers), 1, "every search got the same offers")
+        delta = {s: after[s] - before[s] for s in SUPPLIERS}
+        sf = {k: m1.get(k, 0) - m0.get(k, 0) for k in set(m0) | set(m1)}
+        print("\n    100 concurrent identical searches -> supplier calls %s, singleflight %s" % (delta, sf))
+        self.assertEqual(delta, {s: 1 for s in SUPPLIERS})
+        self.assertEqual(sf.get("lead", 0), len(SUPPLIERS))
+        self.assertEqual(sf.get("timeout", 0), 0)
+        self.assertEqual(sf.get("failed", 0), 0)
+        # every other search's supplier lookup was served by the leader's answer
+        coalesced = sum(s["cache"]["coalesced"] for _st, j in out for s in j["data"]["suppliers"])
+        hits = sum(s["cache"]["hits"] for _st, j in out for s in j["data"]["suppliers"])
+        self.assertEqual(coalesced + hits, 99 * len(SUPPLIERS))
+        self.assertEqual(sf.get("coalesced", 0) + sf.get("landed", 0), coalesced)
 
     def test_supplier_failure_not_cached(self):
         ci, co = fresh_stay()

@@ -1,8 +1,10 @@
 /* test_cache.c -- the L1 cache: get/set, TTL, LRU under the byte budget, tags. */
 #include "hm_test.h"
+#include "hotelmux/ari.h"
 #include "hotelmux/cache.h"
 #include "hotelmux/common.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,9 +103,61 @@ HM_TEST(byte_budget_evicts_least_recent)
     HM_CHECK((int)hm_cache_invalidate_tag("all", 3) == (int)st.entries);
 }
 
+/* The cache under an injected clock, the way lua_cache.c uses it: the TTL is
+ * what the ARI rules allowed (clamped), a read before expiry hits with its age,
+ * a read at or after expiry misses and counts as expired. */
+static double fake_now;
+
+static int clamp_and_put(const char *key, double policy_ttl, int webhooks)
+{
+    double ttl = hm_ari_clamp_ttl(1, policy_ttl, webhooks);
+    if (ttl <= 0)
+        return HM_EINVAL;
+    return put(key, "v", ttl, NULL, NULL, fake_now);
+}
+
+HM_TEST(hit_before_expiry_miss_after_under_clamps)
+{
+    hm_cache_clear();
+    hm_cache_stats_t s0, s1;
+    hm_cache_stats(&s0);
+    fake_now = 5000;
+    HM_CHECK_INT(clamp_and_put("nowh", 600, 0), HM_OK);   /* no webhooks: 600 -> 60 */
+    HM_CHECK_INT(clamp_and_put("wh", 600, 1), HM_OK);     /* webhooks: 600 -> 300 */
+    HM_CHECK_INT(clamp_and_put("short", 24, 0), HM_OK);   /* under the clamp: as asked */
+    HM_CHECK_INT(clamp_and_put("zero", 0, 1), HM_EINVAL); /* 0 = do not cache */
+    HM_CHECK(hm_ari_clamp_ttl(0, 120, 1) == 0);           /* a policy error fails closed */
+    char buf[8];
+    hm_cache_value_t v;
+    fake_now = 5000 + 23.999;
+    HM_CHECK_INT(get_str("short", fake_now, buf, sizeof(buf)), HM_OK);
+    fake_now = 5000 + 24;
+    HM_CHECK_INT(get_str("short", fake_now, buf, sizeof(buf)), HM_ENOENT);
+    fake_now = 5000 + 59.9;
+    HM_CHECK_INT(hm_cache_get("nowh", 4, fake_now, &v), HM_OK);
+    HM_CHECK(v.ttl == 60 && fabs((fake_now - v.stored_at) - 59.9) < 1e-9);
+    free(v.data);
+    fake_now = 5000 + 60;
+    HM_CHECK_INT(get_str("nowh", fake_now, buf, sizeof(buf)), HM_ENOENT);
+    HM_CHECK_INT(hm_cache_get("wh", 2, fake_now, &v), HM_OK);
+    HM_CHECK(v.ttl == 300);
+    free(v.data);
+    fake_now = 5000 + 299.99;
+    HM_CHECK_INT(get_str("wh", fake_now, buf, sizeof(buf)), HM_OK);
+    fake_now = 5000 + 300;
+    HM_CHECK_INT(get_str("wh", fake_now, buf, sizeof(buf)), HM_ENOENT);
+    HM_CHECK_INT(get_str("zero", fake_now, buf, sizeof(buf)), HM_ENOENT);
+    hm_cache_stats(&s1);
+    HM_CHECK(s1.hits - s0.hits == 4);
+    HM_CHECK(s1.misses - s0.misses == 4);
+    HM_CHECK(s1.expired - s0.expired == 3);
+    HM_CHECK(s1.entries == 0);
+}
+
 HM_TEST(setup) { HM_CHECK_INT(hm_cache_init(4u << 20), HM_OK); }
 HM_TEST(teardown) { hm_cache_shutdown(); }
 
 HM_TEST_MAIN(HM_TEST_ENTRY(setup), HM_TEST_ENTRY(set_get_replace), HM_TEST_ENTRY(ttl_expires_and_reports_age),
              HM_TEST_ENTRY(tags_invalidate_only_their_entries), HM_TEST_ENTRY(byte_budget_evicts_least_recent),
+             HM_TEST_ENTRY(hit_before_expiry_miss_after_under_clamps),
              HM_TEST_ENTRY(teardown))

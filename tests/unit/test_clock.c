@@ -88,9 +88,25 @@ HM_TEST(offset_is_atomic_across_threads)
     hm_clock_set_offset(0);
 }
 
+/* Test time travel moves both clocks, by exactly what was asked, and adds up. */
+HM_TEST(advance_moves_both_clocks)
+{
+    hm_clock_set_offset(0);
+    double n0 = hm_clock_now(), m0 = hm_clock_monotonic(), a0 = hm_clock_advanced();
+    HM_CHECK(hm_clock_advance(61.0) == a0 + 61.0);
+    HM_CHECK(hm_clock_advance(0.5) == a0 + 61.5);
+    double n1 = hm_clock_now(), m1 = hm_clock_monotonic();
+    HM_CHECK(n1 - n0 >= 61.5 && n1 - n0 < 62.0);
+    HM_CHECK(m1 - m0 >= 61.5 && m1 - m0 < 62.0);
+    HM_CHECK(hm_clock_offset() == 0.0);   /* the offset is a separate knob */
+    HM_CHECK(hm_clock_advanced() == a0 + 61.5);
+    hm_clock_advance(-61.5);   /* back, for whatever runs after */
+}
+
 HM_TEST_MAIN(
     HM_TEST_ENTRY(now_tracks_the_system_clock),
     HM_TEST_ENTRY(offset_shifts_now),
     HM_TEST_ENTRY(monotonic_ignores_offset_and_never_goes_back),
-    HM_TEST_ENTRY(offset_is_atomic_across_threads)
+    HM_TEST_ENTRY(offset_is_atomic_across_threads),
+    HM_TEST_ENTRY(advance_moves_both_clocks)
 )

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Cached search benchmark (issue 4).
+
+Starts build/hotelmux with the demo config over a generated 1,000-hotel world
+(tests/bench/world1000.lua: every simulated supplier and the gateway see it),
+warms every (supplier, hotel) entry with the adaptive TTLs (a stay > 14 days
+away: 300 s for suppliers with webhooks, 60 s without), then runs wrk with a
+Zipf(s) workload of POST /api/search/hotelRates over the 1,000 hotels.
+Prints, per run: searches/s, p50/p99, the cache hit ratio over the run (from
+/metrics: hotelmux_search_cache_total{event="hits"|"misses"}), supplier calls
+made during it, and the server's RSS; then the medians. The machine may be
+shared: read the medians, not one run.
+
+    tests/bench/bench_cached.py [--seconds 10] [--runs 3] [--connections 64] [--workers 2] [--zipf 1.0]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_search import free_port, parse_wrk, post, sim_calls  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
+SUPPLIERS = ["hotelbeds", "expedia", "agoda", "derbysoft", "dida"]
+N = 1000
+
+WRK_LUA = r"""
+local N, S, BODY, TICKET = %(n)d, %(s)f, %(body)s, %(ticket)s
+local reqs, cdf = {}, {}
+local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. TICKET }
+function init(args)
+  math.randomseed(os.time() + math.floor(os.clock() * 1e6))
+  local sum = 0
+  for r = 1, N do sum = sum + 1 / r ^ S; cdf[r] = sum end
+  for r = 1, N do
+    cdf[r] = cdf[r] / sum
+    -- rank r -> hotel: a fixed permutation, so hot hotels are spread over the templates
+    local h = (r * 7919) %% N + 1
+    reqs[r] = wrk.format("POST", "/api/search/hotelRates", headers,
+                         (BODY:gsub("HOTEL", string.format("HM-DXB-B%%04d", h))))
+  end
+end
+function request()
+  local u, lo, hi = math.random(), 1, N
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if cdf[mid] < u then lo = mid + 1 else hi = mid end
+  end
+  return reqs[lo]
+end
+"""
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'hotelmux_search_cache_total\{event="([a-z_]+)"\} ([\d.e+]+)', line)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+    return out
+
+
+def cpu_seconds(pid):
+    """The server's user + system CPU time so far (its share of a shared machine)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--zipf", type=float, default=1.0)
+    a = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench_cached: wrk is not installed (tools/install-deps.sh)")
+    present = [s for s in SUPPLIERS if os.path.exists(os.path.join(ROOT, "examples", "suppliers", s + ".lua"))
+               and os.path.exists(os.path.join(ROOT, "scripts", "connectors", s + ".lua"))]
+    tmp = tempfile.mkdtemp(prefix="hm-bench-cached-")
+    os.makedirs(os.path.join(tmp, "world", "data"))
+    shutil.copy(os.path.join(ROOT, "examples", "data", "dubai.lua"), os.path.join(tmp, "world", "data", "dubai_real.lua"))
+    shutil.copy(os.path.join(ROOT, "tests", "bench", "world1000.lua"), os.path.join(tmp, "world", "data", "dubai.lua"))
+    shutil.copy(os.path.join(ROOT, "examples", "demo.lua"), os.path.join(tmp, "demo_base.lua"))
+    port = free_port()
+    scripts = ['"%s/scripts/api/%s.lua"' % (ROOT, n) for n in ("auth", "search", "trade", "webhooks")]
+    scripts += ['"%s/examples/suppliers/%s.lua"' % (ROOT, s) for s in present]
+    with open(os.path.join(tmp, "bench.lua"), "w") as f:
+        f.write("""
+local base = require("demo_base")
+base.lua_path = { %(world)s, %(root)s .. "/scripts", %(root)s .. "/examples" }
+base.scripts = { %(scripts)s }
+base.ledger = %(ledger)s
+base.workers = %(workers)d
+base.access_log = false
+base.static = nil
+local keep = { %(keep)s }
+for name, s in pairs(base.suppliers) do
+  if keep[name] then s.qps = 1e9; s.sim = { latency_ms = 1 } else base.suppliers[name] = nil end
+end
+return base
+""" % {"root": json.dumps(ROOT), "world": json.dumps(os.path.join(tmp, "world")),
+       "scripts": ", ".join(scripts), "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
+       "workers": a.workers, "keep": ", ".join("%s = true" % s for s in present)})
+    log = open(os.path.join(tmp, "server.log"), "wb")
+    srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
+                           stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        ticket = post(port, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})["data"]["ticket"]
+        ci = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
+        co = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 32 * 86400))
+        stay = {"checkIn": ci, "checkOut": co, "currency": "USD", "roomOccupancies": [{"adultCount": 2}]}
+        # warm every entry: 1,000 hotels, 50 per hotelList
+        ids = ["HM-DXB-B%04d" % i for i in range(1, N + 1)]
+        bad = 0
+        for k in range(0, N, 50):
+            j = post(port, "/api/search/hotelList", dict(stay, hotelIds=ids[k:k + 50], pageSize=50), ticket)
+            bad += sum(1 for s in j["data"]["suppliers"] if s["status"] != "ok")
+        if bad:
+            sys.exit("bench_cached: %d supplier answers were not ok while warming" % bad)
+        j = post(port, "/api/search/hotelRates", dict(stay, hotelId=ids[0]), ticket)
+        ttls = sorted({r["freshness"]["ttlSeconds"] for room in j["data"]["rooms"] for r in room["rates"]})
+        print("%d hotels warmed (%d suppliers: %s); stay %s..%s; entry TTLs now %s s; %d workers, "
+              "wrk -t%d -c%d, Zipf s=%.2f"
+              % (N, len(present), ",".join(present), ci, co, ttls, a.workers, a.threads, a.connections, a.zipf))
+        lua = os.path.join(tmp, "zipf.lua")
+        body = json.dumps(dict(stay, hotelId="HOTEL"))
+        with open(lua, "w") as f:
+            f.write(WRK_LUA % {"n": N, "s": a.zipf, "body": json.dumps(body), "ticket": json.dumps(ticket)})
+        # CPU us/search: the server's CPU time over the requests it answered; with
+        # other load on the machine it is the steadier number (2 cores / it = the ceiling)
+        print("%4s %12s %9s %9s %10s %14s %9s %7s %14s" % ("run", "searches/s", "p50 ms", "p99 ms", "hit ratio",
+                                                           "supplier calls", "RSS MiB", "errors", "CPU us/search"))
+        rows = []
+        for run in range(1, a.runs + 1):
+            m0, c0, t0 = metrics(port), sim_calls(port, present), cpu_seconds(srv.pid)
+            out = subprocess.run(["wrk", "-t%d" % a.threads, "-c%d" % a.connections, "-d%ds" % a.seconds,
+                                  "--latency", "-s", lua, "http://127.0.0.1:%d" % port],
+                                 capture_output=True, text=True).stdout
+            m1, c1, t1 = metrics(port), sim_calls(port, present), cpu_seconds(srv.pid)
+            rps, p50, p99, errors = parse_wrk(out)
+            cpu_us = (t1 - t0) * 1e6 / max(1.0, rps * a.seconds)
+            hits = m1.get("hits", 0) - m0.get("hits", 0)
+            misses = m1.get("misses", 0) - m0.get("misses", 0)
+            ratio = hits / (hits + misses) if hits + misses else float("nan")
+            rss = rss_mib(srv.pid)
+            rows.append((rps, p50, p99, ratio, c1 - c0, rss, errors, cpu_us))
+            print("%4d %12.0f %9.2f %9.2f %9.1f%% %14d %9.1f %7d %14.0f" % (run, rps, p50, p99, ratio * 100, c1 - c0,
+                                                                             rss, errors, cpu_us))
+        med = [statistics.median(col) for col in zip(*rows)]
+        print("%4s %12.0f %9.2f %9.2f %9.1f%% %14d %9.1f %7d %14.0f" % ("med", med[0], med[1], med[2], med[3] * 100,
+                                                                         med[4], med[5], med[6], med[7]))
+    finally:
+        srv.send_signal(signal.SIGTERM)
+        srv.wait(15)
+        log.close()
+        if os.environ.get("HM_KEEP_TMP"):
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
