@@ -60,7 +60,7 @@ struct hm_client_op_s {
     hm_client_cb cb;
     void *data;
     hm_buf_t body;
-    hm_header_t *headers;          /* name/value strings owned here */
+    hm_buf_t hdr_text;             /* response headers: "name\0value\0" each */
     size_t nheaders;
     int too_big;                   /* response exceeded a limit */
     int in_multi;                  /* added to the multi handle, not yet finished */
@@ -125,11 +125,7 @@ static void op_free(hm_client_op_t *op)
         }
     }
     curl_slist_free_all(op->req_headers);
-    for (size_t i = 0; i < op->nheaders; i++) {
-        free((void *)op->headers[i].name);
-        free((void *)op->headers[i].value);
-    }
-    free(op->headers);
+    hm_buf_free(&op->hdr_text);
     hm_buf_free(&op->body);
     free(op);
 }
@@ -172,7 +168,15 @@ static void deliver(hm_client_op_t *op, CURLcode code)
         res.errmsg = op->errbuf[0] ? op->errbuf : curl_easy_strerror(code);
     }
     res.status = res.error ? 0 : status;
-    res.headers = op->headers;
+    hm_header_t headers[CLIENT_MAX_RESPONSE_HEADERS];
+    const char *p = op->hdr_text.data;
+    for (size_t i = 0; i < op->nheaders; i++) {
+        headers[i].name = p;
+        p += strlen(p) + 1;
+        headers[i].value = p;
+        p += strlen(p) + 1;
+    }
+    res.headers = headers;
     res.nheaders = op->nheaders;
     if (hm_buf_reserve(&op->body, 1) != HM_OK) {
         res.error = HM_ENOMEM;
@@ -418,28 +422,21 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp)
     return hm_buf_append(&op->body, p, len) == HM_OK ? len : 0;
 }
 
-static char *dup_trimmed(const char *p, size_t n, int lower)
+/* Append p[0..n), trimmed of blanks and CR/LF, lower-cased if asked, and a NUL. */
+static int append_trimmed(hm_buf_t *b, const char *p, size_t n, int lower)
 {
     while (n && (*p == ' ' || *p == '\t'))
         p++, n--;
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n'))
         n--;
-    char *s = malloc(n + 1);
-    if (!s)
-        return NULL;
+    if (hm_buf_reserve(b, n + 1) != HM_OK)
+        return HM_ENOMEM;
+    char *out = b->data + b->len;
     for (size_t i = 0; i < n; i++)
-        s[i] = lower ? (char)tolower((unsigned char)p[i]) : p[i];
-    s[n] = '\0';
-    return s;
-}
-
-static void clear_headers(hm_client_op_t *op)
-{
-    for (size_t i = 0; i < op->nheaders; i++) {
-        free((void *)op->headers[i].name);
-        free((void *)op->headers[i].value);
-    }
-    op->nheaders = 0;
+        out[i] = lower ? (char)tolower((unsigned char)p[i]) : p[i];
+    out[n] = '\0';
+    b->len += n + 1;
+    return HM_OK;
 }
 
 static size_t header_cb(char *p, size_t size, size_t n, void *userp)
@@ -448,7 +445,8 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp)
     size_t len = size * n;
     /* A status line starts a new header block (after 100 Continue). */
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        clear_headers(op);
+        hm_buf_reset(&op->hdr_text);
+        op->nheaders = 0;
         return len;
     }
     const char *colon = memchr(p, ':', len);
@@ -458,20 +456,9 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp)
         op->too_big = 1;
         return 0;
     }
-    if (!op->headers) {
-        op->headers = calloc(CLIENT_MAX_RESPONSE_HEADERS, sizeof(*op->headers));
-        if (!op->headers)
-            return 0;
-    }
-    char *name = dup_trimmed(p, (size_t)(colon - p), 1);
-    char *value = dup_trimmed(colon + 1, len - (size_t)(colon - p) - 1, 0);
-    if (!name || !value) {
-        free(name);
-        free(value);
+    if (append_trimmed(&op->hdr_text, p, (size_t)(colon - p), 1) != HM_OK ||
+        append_trimmed(&op->hdr_text, colon + 1, len - (size_t)(colon - p) - 1, 0) != HM_OK)
         return 0;
-    }
-    op->headers[op->nheaders].name = name;
-    op->headers[op->nheaders].value = value;
     op->nheaders++;
     return len;
 }
