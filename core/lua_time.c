@@ -11,11 +11,8 @@
 
 uint64_t hm_lua_timer_ms(uv_loop_t *loop, double sec)
 {
-    uv_update_time(loop);
-    /* fires when uv_now(loop) (whole ms, truncated) >= now + timeout */
-    uint64_t due_ms = (uv_hrtime() + (uint64_t)llround(sec * 1e9) + 999999) / 1000000;
-    uint64_t now_ms = uv_now(loop);
-    return due_ms > now_ms ? due_ms - now_ms : 0;
+    uv_update_time(loop);   /* the cached loop time may be stale by this iteration's work */
+    return (uint64_t)ceil(sec * 1000.0);
 }
 
 typedef struct {

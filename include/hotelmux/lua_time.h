@@ -11,10 +11,11 @@
 
 #include "hotelmux/lua_vm.h"
 
-/* The uv_timer timeout (ms) that fires no sooner than `sec` seconds from now:
- * the loop's clock is refreshed and its millisecond truncation accounted for,
- * so hm.sleep and hm.timer.at never end early (a stale loop clock made a
- * 250 ms sleep return after 249.8 ms). */
+/* The uv_timer timeout (ms) for `sec` seconds from now, with the loop's clock
+ * refreshed first: the time cached at the start of the loop iteration made a
+ * 250 ms hm.sleep end after 249.8 ms. (libuv's clock is in whole ms, so a
+ * timer can still fire up to 1 ms early when another event wakes the loop
+ * in that last millisecond.) */
 uint64_t hm_lua_timer_ms(uv_loop_t *loop, double sec);
 
 /* Sets hm.time and hm.sleep on the table at the top of the stack. */
