@@ -11,18 +11,16 @@
  * keeps their TLS session and DNS data warm; connections themselves are reused
  * through the multi handle's connection cache.
  *
- * Sockets: curl opens and closes its connection sockets through our
- * CURLOPT_OPENSOCKETFUNCTION / CLOSESOCKETFUNCTION, so each one gets a
- * sock_ctx_t (indexed by fd) that lives exactly as long as the fd: its uv_poll
- * handle is initialised on curl's first CURL_POLL_IN/OUT and closed in
- * close_socket(), before the fd itself is closed (a reused fd number then
- * always gets a fresh handle: libuv issue 1495). curl reports
- * CURL_POLL_REMOVE each time a transfer ends and its connection goes back to
- * the pool: the handle is then "parked", still watching for readability, so
- * the next transfer on that connection costs no epoll_ctl; an event on a
- * parked socket (the peer closed it) just stops the watch, and curl finds the
- * connection dead when it next checks it. Sockets curl made without us (the
- * threaded resolver's socketpair) get a handle that is closed on REMOVE. */
+ * Sockets: each fd curl watches gets a sock_ctx_t (indexed by fd) whose
+ * uv_poll handle is stopped on CURL_POLL_REMOVE (curl sends it every time a
+ * transfer ends and its connection goes back to the pool) and started again on
+ * the next CURL_POLL_IN/OUT for that fd: no handle is closed and re-created
+ * per transfer. curl closes its connection sockets through our
+ * CURLOPT_CLOSESOCKETFUNCTION, which closes the handle before the fd. A socket
+ * curl closes by itself (a connect given up; the resolver's socketpair) has
+ * had its watch stopped by then, and a stopped uv_poll is safe to restart on
+ * whatever socket next gets that fd number (libuv issue 1495 is about active
+ * ones). curl_multi_assign is not used: a late REMOVE cannot reach a freed ctx. */
 #include "hotelmux/client.h"
 
 #include <ctype.h>
@@ -46,10 +44,8 @@ typedef struct sock_ctx_s {
     uv_poll_t poll;                /* first: the close callback frees the ctx through it */
     curl_socket_t fd;
     hm_client_t *client;
-    int owned;                     /* opened by open_socket: lives until close_socket */
     int poll_init;                 /* poll initialised (must be closed through uv_close) */
     int events;                    /* UV_READABLE/UV_WRITABLE being watched, 0 = stopped */
-    int parked;                    /* curl removed it: watched only to notice a close */
     struct sock_ctx_s *prev, *next;
 } sock_ctx_t;
 
@@ -79,7 +75,7 @@ struct hm_client_s {
     hm_client_op_t *active;
     size_t pending;
     sock_ctx_t *socks;             /* every ctx, for close */
-    sock_ctx_t **byfd;             /* owned ctxs by fd */
+    sock_ctx_t **byfd;             /* every ctx, by fd */
     size_t nbyfd;
     int env_proxy;                 /* a proxy variable is set: let curl read the environment */
     CURL *pool[CLIENT_EASY_POOL];
@@ -252,7 +248,7 @@ static void sock_unlink(hm_client_t *c, sock_ctx_t *s)
     if (s->next)
         s->next->prev = s->prev;
     s->prev = s->next = NULL;
-    if (s->owned && (size_t)s->fd < c->nbyfd && c->byfd[s->fd] == s)
+    if ((size_t)s->fd < c->nbyfd && c->byfd[s->fd] == s)
         c->byfd[s->fd] = NULL;
 }
 
@@ -268,18 +264,33 @@ static void sock_release(hm_client_t *c, sock_ctx_t *s)
     }
 }
 
-static sock_ctx_t *sock_new(hm_client_t *c, curl_socket_t fd, int owned)
+static sock_ctx_t *sock_get(hm_client_t *c, curl_socket_t fd)
 {
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd < c->nbyfd && c->byfd[fd])
+        return c->byfd[fd];
+    if ((size_t)fd >= c->nbyfd) {
+        size_t n = c->nbyfd ? c->nbyfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        sock_ctx_t **t = realloc(c->byfd, n * sizeof(*t));
+        if (!t)
+            return NULL;
+        memset(t + c->nbyfd, 0, (n - c->nbyfd) * sizeof(*t));
+        c->byfd = t;
+        c->nbyfd = n;
+    }
     sock_ctx_t *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
     s->fd = fd;
     s->client = c;
-    s->owned = owned;
     s->next = c->socks;
     if (c->socks)
         c->socks->prev = s;
     c->socks = s;
+    c->byfd[fd] = s;
     return s;
 }
 
@@ -293,7 +304,7 @@ static int sock_watch(hm_client_t *c, sock_ctx_t *s, int events)
         c->open_handles++;
     }
     if (events == s->events)
-        return 0;   /* a parked socket taken up again for reading: no syscall */
+        return 0;
     if (events == 0) {
         uv_poll_stop(&s->poll);
     } else if (uv_poll_start(&s->poll, events, on_poll) != 0) {
@@ -308,12 +319,6 @@ static void on_poll(uv_poll_t *p, int status, int events)
 {
     sock_ctx_t *s = (sock_ctx_t *)p;
     hm_client_t *c = s->client;
-    if (s->parked) {
-        /* Readable while idle in curl's pool: the peer closed it (or sent
-         * junk). Stop watching; curl's own liveness check drops it. */
-        sock_watch(c, s, 0);
-        return;
-    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -329,64 +334,23 @@ static void on_poll(uv_poll_t *p, int status, int events)
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
+    (void)socketp;
     hm_client_t *c = userp;
-    sock_ctx_t *s = socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (!s)
-            return 0;
-        curl_multi_assign(c->multi, fd, NULL);
-        if (!s->owned) {
-            sock_release(c, s);
-        } else {
-            s->parked = 1;
-            if (sock_watch(c, s, UV_READABLE) != 0)
-                sock_watch(c, s, 0);
-        }
+        sock_ctx_t *s = (size_t)fd < c->nbyfd ? c->byfd[fd] : NULL;
+        if (s && s->poll_init)
+            sock_watch(c, s, 0);   /* the fd may be closed already: stopping is still safe */
         return 0;
     }
-    if (!s) {
-        s = (size_t)fd < c->nbyfd ? c->byfd[fd] : NULL;
-        if (!s && !(s = sock_new(c, fd, 0)))
-            return -1;
-        curl_multi_assign(c->multi, fd, s);
-    }
-    s->parked = 0;
+    sock_ctx_t *s = sock_get(c, fd);
+    if (!s)
+        return -1;
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
     return sock_watch(c, s, events);
-}
-
-static curl_socket_t open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
-{
-    hm_client_t *c = userp;
-    if (purpose != CURLSOCKTYPE_IPCXN)
-        return CURL_SOCKET_BAD;
-    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
-    if (fd == CURL_SOCKET_BAD)
-        return fd;
-    if ((size_t)fd >= c->nbyfd) {
-        size_t n = c->nbyfd ? c->nbyfd : 64;
-        while (n <= (size_t)fd)
-            n *= 2;
-        sock_ctx_t **t = realloc(c->byfd, n * sizeof(*t));
-        if (!t) {
-            close(fd);
-            return CURL_SOCKET_BAD;
-        }
-        memset(t + c->nbyfd, 0, (n - c->nbyfd) * sizeof(*t));
-        c->byfd = t;
-        c->nbyfd = n;
-    }
-    sock_ctx_t *s = sock_new(c, fd, 1);
-    if (!s) {
-        close(fd);
-        return CURL_SOCKET_BAD;
-    }
-    c->byfd[fd] = s;
-    return fd;
 }
 
 static int close_socket(void *userp, curl_socket_t fd)
@@ -575,8 +539,6 @@ static CURL *easy_new(hm_client_t *c)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "hotelmux/" HM_VERSION);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     /* Without proxy variables, tell curl so: it would read them per transfer. */
