@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port, wait_port, wrk_ms
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
 NGINX_MODULES = "/usr/lib/nginx/modules"
@@ -84,24 +86,6 @@ http {
 """
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("bench_hello: nothing listens on %d" % port)
-
-
 def pids_of(p):
     """The server's process and its children (nginx workers)."""
     out = [p.pid]
@@ -149,16 +133,11 @@ def wrk(server, port, path, seconds):
     out = subprocess.run(["wrk", "-t1", "-c64", "-d%ds" % seconds, "--latency",
                           "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True).stdout
     u1 = usage(server)
-
-    def ms(label):
-        m = re.search(r"^\s+%s\s+([\d.]+)(us|ms|s)\s*$" % label, out, re.M)
-        v = float(m.group(1))
-        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
     if re.search(r"Non-2xx|Socket errors", out):
         sys.exit("bench_hello: errors during the run:\n" + out)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     n = float(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"),
+    return {"rps": rps, "p50": wrk_ms(out, "50%"), "p99": wrk_ms(out, "99%"),
             "cpu_us": (u1[0] - u0[0]) * 1e6 / n, "vcs": (u1[1] - u0[1]) / n, "ics": (u1[2] - u0[2]) / n}
 
 
@@ -169,7 +148,7 @@ def start_hotelmux(tmp, port, workers):
     log = open(os.path.join(tmp, "hotelmux.log"), "wb")
     p = subprocess.Popen([BINARY, "-c", cfg, "--listen", "127.0.0.1:%d" % port], stdout=log,
                          stderr=subprocess.STDOUT)
-    wait_port(port)
+    wait_port(port, "bench_hello")
     return p
 
 
@@ -181,7 +160,7 @@ def start_nginx(tmp, port, workers):
                                 "cpath": ";".join(d + "/?.so" for d in cpath)})
     p = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
+    wait_port(port, "bench_hello")
     return p
 
 

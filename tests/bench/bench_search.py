@@ -25,25 +25,18 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from benchlib import free_port, wait_port, wrk_ms
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
 SUPPLIERS = ["hotelbeds", "expedia", "agoda", "derbysoft", "dida"]
 HOTEL = "HM-DXB-0004"   # sold by all five simulated suppliers
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def post(port, path, body, ticket=None):
@@ -69,26 +62,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def wait_port(port):
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("bench_search: nothing listens on %d" % port)
-
-
 def parse_wrk(out):
-    def ms(label):
-        m = re.search(r"^\s+%s\s+([\d.]+)(us|ms|s)\s*$" % label, out, re.M)
-        if not m:
-            return float("nan")
-        v = float(m.group(1))
-        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, ms("50%"), ms("99%"), int(errors.group(1)) if errors else 0
+    return rps, wrk_ms(out, "50%"), wrk_ms(out, "99%"), int(errors.group(1)) if errors else 0
 
 
 def main():
@@ -145,13 +122,13 @@ return base
     if separate:
         procs.append(subprocess.Popen([BINARY, "-c", os.path.join(tmp, "sims.lua"), "--listen",
                                        "127.0.0.1:%d" % sim_port], stdout=log, stderr=subprocess.STDOUT))
-        wait_port(sim_port)
+        wait_port(sim_port, "bench_search")
     srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
                            stdout=log, stderr=subprocess.STDOUT)
     procs.append(srv)
     sim_pid = procs[0].pid if separate else None
     try:
-        wait_port(port)
+        wait_port(port, "bench_search")
         ticket = post(port, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})["data"]["ticket"]
         today = time.strftime("%Y-%m-%d", time.gmtime())
         tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))

@@ -429,6 +429,15 @@ static int request(env_t *e, const char *method, const char *path, const hm_head
     return hm_client_request(e->client, &req, on_done, r, op);
 }
 
+/* GET path, wait for it (the nth answer recorded in r), expect a 200. */
+static void get_ok(env_t *e, const char *path, result_t *r, int nth)
+{
+    HM_CHECK_INT(request(e, NULL, path, NULL, 0, NULL, 0, 0, r, NULL), HM_OK);
+    HM_CHECK(run_until(e, &r->calls, nth, 1500));
+    HM_CHECK_INT(r->status, 200);
+    HM_CHECK_INT(r->error, 0);
+}
+
 static bool has_header(const result_t *r, const char *line)
 {
     return r->headers.data && strstr(r->headers.data, line) != NULL;
@@ -658,11 +667,8 @@ HM_TEST(keepalive_reuse)
     env_open(&e);
     /* 5 sequential requests, each started after the previous one finished */
     result_t r = { 0 };
-    for (int i = 0; i < 5; i++) {
-        HM_CHECK_INT(request(&e, NULL, "/echo", NULL, 0, NULL, 0, 0, &r, NULL), HM_OK);
-        HM_CHECK(run_until(&e, &r.calls, i + 1, 1500));
-        HM_CHECK_INT(r.status, 200);
-    }
+    for (int i = 0; i < 5; i++)
+        get_ok(&e, "/echo", &r, i + 1);
     HM_CHECK_INT(r.calls, 5);
     HM_CHECK_INT(atomic_load(&e.srv->requests), 5);
     HM_CHECK_INT(atomic_load(&e.srv->accepted), 1);
@@ -690,18 +696,13 @@ HM_TEST(server_closes_idle_connection)
     env_open(&e);
     result_t r = { 0 };
     for (int i = 0; i < 10; i++) {
-        HM_CHECK_INT(request(&e, NULL, "/bye", NULL, 0, NULL, 0, 0, &r, NULL), HM_OK);
-        HM_CHECK(run_until(&e, &r.calls, 2 * i + 1, 1500));
-        HM_CHECK_INT(r.status, 200);
+        get_ok(&e, "/bye", &r, 2 * i + 1);
         for (int ms = 0; atomic_load(&e.srv->closed) < i + 1 && ms < 1500; ms++)
             run_for(&e, 1);
         HM_CHECK_INT(atomic_load(&e.srv->closed), i + 1);
         if (i % 2)
             run_for(&e, 5);   /* and the client's loop sees it too */
-        HM_CHECK_INT(request(&e, NULL, "/echo", NULL, 0, NULL, 0, 0, &r, NULL), HM_OK);
-        HM_CHECK(run_until(&e, &r.calls, 2 * i + 2, 1500));
-        HM_CHECK_INT(r.status, 200);
-        HM_CHECK_INT(r.error, 0);
+        get_ok(&e, "/echo", &r, 2 * i + 2);
     }
     HM_CHECK_INT(atomic_load(&e.srv->requests), 20);
     HM_CHECK_INT(atomic_load(&e.srv->accepted), 11);   /* each /echo after a /bye reconnects */
