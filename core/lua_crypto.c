@@ -52,23 +52,31 @@ static void push_bytes(lua_State *L, const unsigned char *p, size_t n, int hex)
 
 /* --- digests and HMAC --------------------------------------------------- */
 
-/* Upvalue 1: which algorithm (index into md_by_id), upvalue 2: hex flag. */
-static const EVP_MD *md_by_id(int id)
+/* Upvalue 1: which algorithm (index into md_by_id), upvalue 2: hex flag.
+ * The algorithms are fetched once: EVP_Digest with EVP_sha256() and HMAC()
+ * look the algorithm up on every call (OpenSSL 3), which cost more than the
+ * hashing itself for the short messages hashed and HMAC'd per search rate. */
+static EVP_MD *mds[4];
+static pthread_once_t mds_once = PTHREAD_ONCE_INIT;
+
+static void mds_fetch(void)
 {
-    switch (id) {
-    case 0: return EVP_sha256();
-    case 1: return EVP_sha512();
-    case 2: return EVP_sha1();
-    case 3: return EVP_md5();
-    default: return NULL;
-    }
+    static const char *const names[] = { "SHA256", "SHA512", "SHA1", "MD5" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        mds[i] = EVP_MD_fetch(NULL, names[i], NULL);   /* NULL if unavailable (MD5 under FIPS) */
+}
+
+static const EVP_MD *md_by_id(lua_Integer id)
+{
+    pthread_once(&mds_once, mds_fetch);
+    return id >= 0 && id < 4 ? mds[id] : NULL;
 }
 
 static int l_digest(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    const EVP_MD *md = md_by_id((int)lua_tointeger(L, lua_upvalueindex(1)));
+    const EVP_MD *md = md_by_id(lua_tointeger(L, lua_upvalueindex(1)));
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int outlen = 0;
     /* Only fails if the algorithm is unavailable (e.g. MD5 under FIPS). */
@@ -76,18 +84,6 @@ static int l_digest(lua_State *L)
         return luaL_error(L, "crypto: digest unavailable");
     push_bytes(L, out, outlen, lua_toboolean(L, lua_upvalueindex(2)));
     return 1;
-}
-
-/* SHA-256 and SHA-512 fetched once: HMAC() and EVP_DigestInit with the
- * legacy EVP_sha256() look the algorithm up on every call (OpenSSL 3), which
- * cost more than the hashing for the short messages HMAC'd per search rate. */
-static EVP_MD *hmac_mds[2];
-static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-
-static void hmac_fetch(void)
-{
-    hmac_mds[0] = EVP_MD_fetch(NULL, "SHA256", NULL);
-    hmac_mds[1] = EVP_MD_fetch(NULL, "SHA512", NULL);
 }
 
 /* HMAC (RFC 2104): H((K ^ opad) || H((K ^ ipad) || msg)). */
@@ -124,8 +120,7 @@ static int l_hmac(lua_State *L)
     size_t klen, mlen;
     const char *key = luaL_checklstring(L, 1, &klen);
     const char *msg = luaL_checklstring(L, 2, &mlen);
-    pthread_once(&hmac_once, hmac_fetch);
-    const EVP_MD *md = hmac_mds[lua_tointeger(L, lua_upvalueindex(1)) ? 1 : 0];
+    const EVP_MD *md = md_by_id(lua_tointeger(L, lua_upvalueindex(1)));
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int outlen = 0;
     if (md == NULL || !hmac(md, key, klen, msg, mlen, out, &outlen))
