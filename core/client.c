@@ -9,13 +9,26 @@
  * Ownership: the client owns every op until its callback has returned (or it
  * was cancelled). Easy handles are kept in a small free list and reused, which
  * keeps their TLS session and DNS data warm; connections themselves are reused
- * through the multi handle's connection cache. */
+ * through the multi handle's connection cache.
+ *
+ * Sockets: each fd curl watches gets a sock_ctx_t (indexed by fd) whose
+ * uv_poll handle is stopped on CURL_POLL_REMOVE (curl sends it every time a
+ * transfer ends and its connection goes back to the pool) and started again on
+ * the next CURL_POLL_IN/OUT for that fd: no handle is closed and re-created
+ * per transfer. curl closes its connection sockets through our
+ * CURLOPT_CLOSESOCKETFUNCTION, which closes the handle before the fd. A socket
+ * curl closes by itself (a connect given up; the resolver's socketpair) has
+ * had its watch stopped by then, and a stopped uv_poll is safe to restart on
+ * whatever socket next gets that fd number (libuv issue 1495 is about active
+ * ones). curl_multi_assign is not used: a late REMOVE cannot reach a freed ctx. */
 #include "hotelmux/client.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "hotelmux/buf.h"
 #include "hotelmux/common.h"
@@ -28,9 +41,11 @@
 #define CLIENT_EASY_POOL 64
 
 typedef struct sock_ctx_s {
-    uv_poll_t poll;
+    uv_poll_t poll;                /* first: the close callback frees the ctx through it */
     curl_socket_t fd;
     hm_client_t *client;
+    int poll_init;                 /* poll initialised (must be closed through uv_close) */
+    int events;                    /* UV_READABLE/UV_WRITABLE being watched, 0 = stopped */
     struct sock_ctx_s *prev, *next;
 } sock_ctx_t;
 
@@ -41,7 +56,7 @@ struct hm_client_op_s {
     hm_client_cb cb;
     void *data;
     hm_buf_t body;
-    hm_header_t *headers;          /* name/value strings owned here */
+    hm_buf_t hdr_text;             /* response headers: "name\0value\0" each */
     size_t nheaders;
     int too_big;                   /* response exceeded a limit */
     int in_multi;                  /* added to the multi handle, not yet finished */
@@ -59,7 +74,10 @@ struct hm_client_s {
     uv_timer_t timer;
     hm_client_op_t *active;
     size_t pending;
-    sock_ctx_t *socks;
+    sock_ctx_t *socks;             /* every ctx, for close */
+    sock_ctx_t **byfd;             /* every ctx, by fd */
+    size_t nbyfd;
+    int env_proxy;                 /* a proxy variable is set: let curl read the environment */
     CURL *pool[CLIENT_EASY_POOL];
     size_t npool;
     int open_handles;              /* uv handles not yet closed */
@@ -97,18 +115,13 @@ static void op_free(hm_client_op_t *op)
     hm_client_t *c = op->client;
     if (op->easy) {
         if (c->npool < CLIENT_EASY_POOL && !c->closing) {
-            curl_easy_reset(op->easy);
-            c->pool[c->npool++] = op->easy;
+            c->pool[c->npool++] = op->easy;   /* op_setup sets every per-request option */
         } else {
             curl_easy_cleanup(op->easy);
         }
     }
     curl_slist_free_all(op->req_headers);
-    for (size_t i = 0; i < op->nheaders; i++) {
-        free((void *)op->headers[i].name);
-        free((void *)op->headers[i].value);
-    }
-    free(op->headers);
+    hm_buf_free(&op->hdr_text);
     hm_buf_free(&op->body);
     free(op);
 }
@@ -119,6 +132,7 @@ static void client_maybe_free(hm_client_t *c)
         return;
     for (size_t i = 0; i < c->npool; i++)
         curl_easy_cleanup(c->pool[i]);
+    free(c->byfd);
     free(c);
 }
 
@@ -150,7 +164,15 @@ static void deliver(hm_client_op_t *op, CURLcode code)
         res.errmsg = op->errbuf[0] ? op->errbuf : curl_easy_strerror(code);
     }
     res.status = res.error ? 0 : status;
-    res.headers = op->headers;
+    hm_header_t headers[CLIENT_MAX_RESPONSE_HEADERS];
+    const char *p = op->hdr_text.data;
+    for (size_t i = 0; i < op->nheaders; i++) {
+        headers[i].name = p;
+        p += strlen(p) + 1;
+        headers[i].value = p;
+        p += strlen(p) + 1;
+    }
+    res.headers = headers;
     res.nheaders = op->nheaders;
     if (hm_buf_reserve(&op->body, 1) != HM_OK) {
         res.error = HM_ENOMEM;
@@ -207,6 +229,92 @@ static void check_multi(hm_client_t *c)
 
 /* ---- curl <-> libuv glue ----------------------------------------------- */
 
+static void on_poll(uv_poll_t *p, int status, int events);
+
+static void on_timer(uv_timer_t *t)
+{
+    hm_client_t *c = t->data;
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi(c);
+}
+
+static void sock_unlink(hm_client_t *c, sock_ctx_t *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        c->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    if ((size_t)s->fd < c->nbyfd && c->byfd[s->fd] == s)
+        c->byfd[s->fd] = NULL;
+}
+
+/* Forget a ctx; its memory goes in the handle's close callback (or now, when
+ * its poll was never initialised). The fd itself is not touched. */
+static void sock_release(hm_client_t *c, sock_ctx_t *s)
+{
+    sock_unlink(c, s);
+    if (s->poll_init) {
+        uv_close((uv_handle_t *)&s->poll, on_handle_closed);   /* stops the watch too */
+    } else {
+        free(s);
+    }
+}
+
+static sock_ctx_t *sock_get(hm_client_t *c, curl_socket_t fd)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd < c->nbyfd && c->byfd[fd])
+        return c->byfd[fd];
+    if ((size_t)fd >= c->nbyfd) {
+        size_t n = c->nbyfd ? c->nbyfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        sock_ctx_t **t = realloc(c->byfd, n * sizeof(*t));
+        if (!t)
+            return NULL;
+        memset(t + c->nbyfd, 0, (n - c->nbyfd) * sizeof(*t));
+        c->byfd = t;
+        c->nbyfd = n;
+    }
+    sock_ctx_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->fd = fd;
+    s->client = c;
+    s->next = c->socks;
+    if (c->socks)
+        c->socks->prev = s;
+    c->socks = s;
+    c->byfd[fd] = s;
+    return s;
+}
+
+static int sock_watch(hm_client_t *c, sock_ctx_t *s, int events)
+{
+    if (!s->poll_init) {
+        if (uv_poll_init_socket(c->loop, &s->poll, s->fd) != 0)
+            return -1;
+        s->poll.data = c;
+        s->poll_init = 1;
+        c->open_handles++;
+    }
+    if (events == s->events)
+        return 0;
+    if (events == 0) {
+        uv_poll_stop(&s->poll);
+    } else if (uv_poll_start(&s->poll, events, on_poll) != 0) {
+        s->events = 0;
+        return -1;
+    }
+    s->events = events;
+    return 0;
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     sock_ctx_t *s = (sock_ctx_t *)p;
@@ -223,63 +331,35 @@ static void on_poll(uv_poll_t *p, int status, int events)
     check_multi(c);
 }
 
-static void on_timer(uv_timer_t *t)
-{
-    hm_client_t *c = t->data;
-    int running;
-    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_multi(c);
-}
-
-static void sock_close(hm_client_t *c, sock_ctx_t *s)
-{
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        c->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    uv_poll_stop(&s->poll);
-    uv_close((uv_handle_t *)&s->poll, on_handle_closed);
-}
-
 static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     (void)easy;
+    (void)socketp;
     hm_client_t *c = userp;
-    sock_ctx_t *s = socketp;
     if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            curl_multi_assign(c->multi, fd, NULL);
-            sock_close(c, s);
-        }
+        sock_ctx_t *s = (size_t)fd < c->nbyfd ? c->byfd[fd] : NULL;
+        if (s && s->poll_init)
+            sock_watch(c, s, 0);   /* the fd may be closed already: stopping is still safe */
         return 0;
     }
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
-            return -1;
-        if (uv_poll_init_socket(c->loop, &s->poll, fd) != 0) {
-            free(s);
-            return -1;
-        }
-        s->poll.data = c;
-        s->fd = fd;
-        s->client = c;
-        s->next = c->socks;
-        if (c->socks)
-            c->socks->prev = s;
-        c->socks = s;
-        c->open_handles++;
-        curl_multi_assign(c->multi, fd, s);
-    }
+    sock_ctx_t *s = sock_get(c, fd);
+    if (!s)
+        return -1;
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_poll);
-    return 0;
+    return sock_watch(c, s, events);
+}
+
+static int close_socket(void *userp, curl_socket_t fd)
+{
+    hm_client_t *c = userp;
+    sock_ctx_t *s = (size_t)fd < c->nbyfd ? c->byfd[fd] : NULL;
+    if (s)
+        sock_release(c, s);   /* the watch ends before the fd number can be reused */
+    return close(fd);
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -306,28 +386,21 @@ static size_t write_cb(char *p, size_t size, size_t n, void *userp)
     return hm_buf_append(&op->body, p, len) == HM_OK ? len : 0;
 }
 
-static char *dup_trimmed(const char *p, size_t n, int lower)
+/* Append p[0..n), trimmed of blanks and CR/LF, lower-cased if asked, and a NUL. */
+static int append_trimmed(hm_buf_t *b, const char *p, size_t n, int lower)
 {
     while (n && (*p == ' ' || *p == '\t'))
         p++, n--;
     while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r' || p[n - 1] == '\n'))
         n--;
-    char *s = malloc(n + 1);
-    if (!s)
-        return NULL;
+    if (hm_buf_reserve(b, n + 1) != HM_OK)
+        return HM_ENOMEM;
+    char *out = b->data + b->len;
     for (size_t i = 0; i < n; i++)
-        s[i] = lower ? (char)tolower((unsigned char)p[i]) : p[i];
-    s[n] = '\0';
-    return s;
-}
-
-static void clear_headers(hm_client_op_t *op)
-{
-    for (size_t i = 0; i < op->nheaders; i++) {
-        free((void *)op->headers[i].name);
-        free((void *)op->headers[i].value);
-    }
-    op->nheaders = 0;
+        out[i] = lower ? (char)tolower((unsigned char)p[i]) : p[i];
+    out[n] = '\0';
+    b->len += n + 1;
+    return HM_OK;
 }
 
 static size_t header_cb(char *p, size_t size, size_t n, void *userp)
@@ -336,7 +409,8 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp)
     size_t len = size * n;
     /* A status line starts a new header block (after 100 Continue). */
     if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
-        clear_headers(op);
+        hm_buf_reset(&op->hdr_text);
+        op->nheaders = 0;
         return len;
     }
     const char *colon = memchr(p, ':', len);
@@ -346,20 +420,9 @@ static size_t header_cb(char *p, size_t size, size_t n, void *userp)
         op->too_big = 1;
         return 0;
     }
-    if (!op->headers) {
-        op->headers = calloc(CLIENT_MAX_RESPONSE_HEADERS, sizeof(*op->headers));
-        if (!op->headers)
-            return 0;
-    }
-    char *name = dup_trimmed(p, (size_t)(colon - p), 1);
-    char *value = dup_trimmed(colon + 1, len - (size_t)(colon - p) - 1, 0);
-    if (!name || !value) {
-        free(name);
-        free(value);
+    if (append_trimmed(&op->hdr_text, p, (size_t)(colon - p), 1) != HM_OK ||
+        append_trimmed(&op->hdr_text, colon + 1, len - (size_t)(colon - p) - 1, 0) != HM_OK)
         return 0;
-    }
-    op->headers[op->nheaders].name = name;
-    op->headers[op->nheaders].value = value;
     op->nheaders++;
     return len;
 }
@@ -382,6 +445,11 @@ hm_client_t *hm_client_new(uv_loop_t *loop, int worker)
     }
     c->timer.data = c;
     c->open_handles = 1;
+    static const char *const proxy_vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                              "all_proxy", "ALL_PROXY" };
+    for (size_t i = 0; i < HM_ARRAY_SIZE(proxy_vars); i++)
+        if (getenv(proxy_vars[i]))
+            c->env_proxy = 1;
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
@@ -415,18 +483,31 @@ static int add_header(struct curl_slist **list, const char *name, const char *va
     return HM_OK;
 }
 
+/* The URL's host for the metrics label; url is valid_url(). No full parse:
+ * "scheme://[userinfo@]host[:port][/?#...]", IPv6 literals in brackets. */
 static void host_of(const char *url, char *out, size_t cap)
 {
-    snprintf(out, cap, "unknown");
-    CURLU *u = curl_url();
-    if (!u)
+    const char *h = strstr(url, "://") + 3;
+    size_t n = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', n);
+    if (at) {
+        n -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    if (n && h[0] == '[') {
+        const char *rb = memchr(h, ']', n);
+        n = rb ? (size_t)(rb + 1 - h) : n;
+    } else {
+        const char *colon = memchr(h, ':', n);
+        n = colon ? (size_t)(colon - h) : n;
+    }
+    if (n == 0 || n >= cap) {
+        snprintf(out, cap, "unknown");
         return;
-    char *host = NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
-        snprintf(out, cap, "%s", host);
-    curl_free(host);
-    curl_url_cleanup(u);
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)tolower((unsigned char)h[i]);
+    out[n] = '\0';
 }
 
 static int valid_url(const char *url)
@@ -443,6 +524,29 @@ static int valid_method(const char *m)
         if (!isupper((unsigned char)*m))
             return 0;
     return 1;
+}
+
+/* A new easy handle with the options every request shares. */
+static CURL *easy_new(hm_client_t *c)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");   /* every encoding curl decodes */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "hotelmux/" HM_VERSION);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
+    /* Without proxy variables, tell curl so: it would read them per transfer. */
+    if (!c->env_proxy) {
+        curl_easy_setopt(e, CURLOPT_PROXY, "");
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    }
+    return e;
 }
 
 static int op_setup(hm_client_op_t *op, const hm_client_req_t *req)
@@ -473,27 +577,22 @@ static int op_setup(hm_client_op_t *op, const hm_client_req_t *req)
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, op->errbuf);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      timeout < CLIENT_MAX_CONNECT_MS ? timeout : CLIENT_MAX_CONNECT_MS);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");   /* every encoding curl decodes */
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, op->req_headers);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, op);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, op);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "hotelmux/" HM_VERSION);
 
+    /* The handle may come from the pool: every method option is set (or
+     * cleared) here, HTTPGET first since it resets NOBODY and POST. */
+    curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
     if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else if (strcmp(method, "GET") != 0 || req->body) {
-        if (req->body || strcmp(method, "GET") != 0) {
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-            curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
-        }
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
         if (strcmp(method, "POST") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
@@ -516,7 +615,7 @@ int hm_client_request(hm_client_t *c, const hm_client_req_t *req, hm_client_cb c
     op->client = c;
     op->cb = cb;
     op->data = data;
-    op->easy = c->npool ? c->pool[--c->npool] : curl_easy_init();
+    op->easy = c->npool ? c->pool[--c->npool] : easy_new(c);
     int rc = op->easy ? op_setup(op, req) : HM_ENOMEM;
     if (rc != HM_OK) {
         op_free(op);
@@ -570,7 +669,7 @@ void hm_client_close(hm_client_t *c)
     curl_multi_cleanup(c->multi);
     c->multi = NULL;
     while (c->socks)
-        sock_close(c, c->socks);
+        sock_release(c, c->socks);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
 }

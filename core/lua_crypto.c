@@ -8,9 +8,9 @@
 #include <lauxlib.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,23 +52,31 @@ static void push_bytes(lua_State *L, const unsigned char *p, size_t n, int hex)
 
 /* --- digests and HMAC --------------------------------------------------- */
 
-/* Upvalue 1: which algorithm (index into md_by_id), upvalue 2: hex flag. */
-static const EVP_MD *md_by_id(int id)
+/* Upvalue 1: which algorithm (index into md_by_id), upvalue 2: hex flag.
+ * The algorithms are fetched once: EVP_Digest with EVP_sha256() and HMAC()
+ * look the algorithm up on every call (OpenSSL 3), which cost more than the
+ * hashing itself for the short messages hashed and HMAC'd per search rate. */
+static EVP_MD *mds[4];
+static pthread_once_t mds_once = PTHREAD_ONCE_INIT;
+
+static void mds_fetch(void)
 {
-    switch (id) {
-    case 0: return EVP_sha256();
-    case 1: return EVP_sha512();
-    case 2: return EVP_sha1();
-    case 3: return EVP_md5();
-    default: return NULL;
-    }
+    static const char *const names[] = { "SHA256", "SHA512", "SHA1", "MD5" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        mds[i] = EVP_MD_fetch(NULL, names[i], NULL);   /* NULL if unavailable (MD5 under FIPS) */
+}
+
+static const EVP_MD *md_by_id(lua_Integer id)
+{
+    pthread_once(&mds_once, mds_fetch);
+    return id >= 0 && id < 4 ? mds[id] : NULL;
 }
 
 static int l_digest(lua_State *L)
 {
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
-    const EVP_MD *md = md_by_id((int)lua_tointeger(L, lua_upvalueindex(1)));
+    const EVP_MD *md = md_by_id(lua_tointeger(L, lua_upvalueindex(1)));
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int outlen = 0;
     /* Only fails if the algorithm is unavailable (e.g. MD5 under FIPS). */
@@ -78,18 +86,44 @@ static int l_digest(lua_State *L)
     return 1;
 }
 
+/* HMAC (RFC 2104): H((K ^ opad) || H((K ^ ipad) || msg)). */
+static int hmac(const EVP_MD *md, const char *key, size_t klen, const char *msg, size_t mlen,
+                unsigned char *out, unsigned int *outlen)
+{
+    unsigned char k0[128], pad[128], inner[EVP_MAX_MD_SIZE];
+    unsigned int ilen = 0;
+    size_t bs = (size_t)EVP_MD_get_block_size(md);
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok = ctx != NULL && bs <= sizeof(k0);
+    memset(k0, 0, sizeof(k0));
+    if (ok && klen > bs)
+        ok = EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, key, klen) &&
+             EVP_DigestFinal_ex(ctx, k0, &ilen);
+    else if (ok)
+        memcpy(k0, key, klen);
+    for (size_t i = 0; i < bs; i++)
+        pad[i] = k0[i] ^ 0x36;
+    ok = ok && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, pad, bs) &&
+         EVP_DigestUpdate(ctx, msg, mlen) && EVP_DigestFinal_ex(ctx, inner, &ilen);
+    for (size_t i = 0; i < bs; i++)
+        pad[i] = k0[i] ^ 0x5c;
+    ok = ok && EVP_DigestInit_ex2(ctx, md, NULL) && EVP_DigestUpdate(ctx, pad, bs) &&
+         EVP_DigestUpdate(ctx, inner, ilen) && EVP_DigestFinal_ex(ctx, out, outlen);
+    EVP_MD_CTX_free(ctx);
+    OPENSSL_cleanse(k0, sizeof(k0));
+    OPENSSL_cleanse(pad, sizeof(pad));
+    return ok;
+}
+
 static int l_hmac(lua_State *L)
 {
     size_t klen, mlen;
     const char *key = luaL_checklstring(L, 1, &klen);
     const char *msg = luaL_checklstring(L, 2, &mlen);
-    const EVP_MD *md = md_by_id((int)lua_tointeger(L, lua_upvalueindex(1)));
-    if (klen > INT_MAX)
-        return luaL_argerror(L, 1, "key too long");
+    const EVP_MD *md = md_by_id(lua_tointeger(L, lua_upvalueindex(1)));
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int outlen = 0;
-    /* key is never NULL (a Lua string), which OpenSSL 3 needs for "" keys. */
-    if (md == NULL || HMAC(md, key, (int)klen, (const unsigned char *)msg, mlen, out, &outlen) == NULL)
+    if (md == NULL || !hmac(md, key, klen, msg, mlen, out, &outlen))
         return luaL_error(L, "crypto: hmac unavailable");
     push_bytes(L, out, outlen, lua_toboolean(L, lua_upvalueindex(2)));
     return 1;

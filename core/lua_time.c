@@ -9,6 +9,12 @@
 #include <math.h>
 #include <stdlib.h>
 
+uint64_t hm_lua_timer_ms(uv_loop_t *loop, double sec)
+{
+    uv_update_time(loop);   /* the cached loop time may be stale by this iteration's work */
+    return (uint64_t)ceil(sec * 1000.0);
+}
+
 typedef struct {
     uv_timer_t timer;
     hm_task_t *task;
@@ -62,7 +68,7 @@ static int l_sleep(lua_State *L)
     }
     s->timer.data = s;
     s->task = t;
-    uv_timer_start(&s->timer, sleep_fired, (uint64_t)llround(sec * 1000.0), 0);
+    uv_timer_start(&s->timer, sleep_fired, hm_lua_timer_ms(&t->vm->worker->loop, sec), 0);
     hm_task_suspend(t, sleep_cancel, s);
     return lua_yield(L, 0);
 }

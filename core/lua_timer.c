@@ -7,6 +7,7 @@
 
 #include "hotelmux/common.h"
 #include "hotelmux/log.h"
+#include "hotelmux/lua_time.h"
 #include "hotelmux/task.h"
 #include "hotelmux/worker.h"
 
@@ -100,7 +101,7 @@ static int l_timer_at(lua_State *L)
     if (w->timers)
         w->timers->prev = t;
     w->timers = t;
-    uv_timer_start(&t->timer, timer_fired, (uint64_t)llround(sec * 1000.0), 0);
+    uv_timer_start(&t->timer, timer_fired, hm_lua_timer_ms(&w->loop, sec), 0);
     lua_pushboolean(L, 1);
     return 1;
 }

@@ -48,8 +48,11 @@ hm_task_t *hm_task_new(hm_vm_t *vm, hm_task_done_cb done, void *data, const char
     hm_vm_retain(vm);
     t->done = done;
     t->data = data;
-    if (request_id)
-        snprintf(t->request_id, sizeof(t->request_id), "%s", request_id);
+    if (request_id) {   /* a bounded copy, without printf on every request */
+        size_t n = strnlen(request_id, sizeof(t->request_id) - 1);
+        memcpy(t->request_id, request_id, n);
+        t->request_id[n] = '\0';
+    }
     task_link(t);
     return t;
 }

@@ -33,10 +33,21 @@ end
 local EMPTY = "\1hm-empty-array\1"
 function M.arr(t) if t == nil or next(t) == nil then return EMPTY end return t end
 
+local EMPTY_JSON = '"\\u0001hm-empty-array\\u0001"'   -- how cjson writes EMPTY
 local function encode(env)
   local s = hm.json.encode(env)
-  if not s:find("hm-empty-array", 1, true) then return s end   -- the common case: no scan
-  return (s:gsub('"\\u0001hm%-empty%-array\\u0001"', "[]"))
+  local at = s:find(EMPTY_JSON, 1, true)
+  if not at then return s end
+  -- plain find, not gsub: a pattern scan of a big answer costs more than encoding it
+  local parts, from = {}, 1
+  while at do
+    parts[#parts + 1] = s:sub(from, at - 1)
+    parts[#parts + 1] = "[]"
+    from = at + #EMPTY_JSON
+    at = s:find(EMPTY_JSON, from, true)
+  end
+  parts[#parts + 1] = s:sub(from)
+  return table.concat(parts)
 end
 
 function M.ok(req, data, extra_headers)

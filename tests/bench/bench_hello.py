@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
-"""Core benchmark (issue 2): a Lua route answering a small JSON body.
+"""Core benchmark: hotelmux vs nginx + lua-nginx-module on the same machine.
 
-hotelmux (2 workers) and nginx + lua-nginx-module (2 worker processes, Debian's
-libnginx-mod-http-lua) do the same work on the same machine; wrk -t1 -c64
-keep-alive against each, alternating, 3 runs each, medians reported. Then the
-RSS of hotelmux with 10,000 idle keep-alive connections open.
+  hello   GET /hello -> {"hello":"world"} from a Lua handler
+  fanout  GET /fan   -> 5 concurrent HTTP calls to the server's own /up over loopback, then
+          {"ok":5} (hotelmux: hm.http.multi; nginx: ngx.location.capture_multi of proxy_pass
+          subrequests to an upstream with keepalive 64)
+  idle    RSS of hotelmux holding 10,000 idle keep-alive connections
 
-    tests/bench/bench_hello.py [--seconds 8] [--runs 3] [--workers 2]
+Both servers run 2 workers (--workers), access logs off; wrk -t1 -c64 keep-alive against
+each, alternating, --runs runs; medians reported, the ratio is the median of the per-run
+ratios. Besides req/s and p50/p99 it prints the servers' CPU time and context switches
+per request (all threads / processes, from /proc; voluntary = the server waited for
+events, involuntary = the scheduler preempted it for another task). Without nginx + libnginx-mod-http-lua
+(Debian packages `nginx` and `libnginx-mod-http-lua`) it says so and measures hotelmux alone.
+
+    tests/bench/bench_hello.py [--seconds 8] [--runs 3] [--workers 2] [--tests hello,fanout,idle]
 """
 import argparse
+import glob
 import os
 import re
 import resource
@@ -21,27 +30,94 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port, wait_port, wrk_ms
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
 NGINX_MODULES = "/usr/lib/nginx/modules"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+HOTELMUX_CONFIG = """
+return { workers = %(workers)d, log_level = "warn", routes = {
+  ["GET /hello"] = function(req) return { json = { hello = "world" } } end,
+  ["GET /up"] = function(req) return { json = { hotel = "H1", price = "100.00" } } end,
+  ["GET /fan"] = function(req)
+    local url = hm.self_url() .. "/up"
+    local rs = hm.http.multi{ { url = url }, { url = url }, { url = url }, { url = url }, { url = url } }
+    local ok = 0
+    for _, r in ipairs(rs) do if r.status == 200 then ok = ok + 1 end end
+    return { status = ok == 5 and 200 or 502, json = { ok = ok } }
+  end,
+} }
+"""
+
+NGINX_CONFIG = """
+load_module %(m)s/ndk_http_module.so;
+load_module %(m)s/ngx_http_lua_module.so;
+worker_processes %(workers)d;
+daemon off;
+error_log %(t)s/nginx-error.log;
+pid %(t)s/nginx.pid;
+events { worker_connections 20000; }
+http {
+  access_log off;
+  lua_package_cpath "%(cpath)s;;";
+  client_body_temp_path %(t)s; proxy_temp_path %(t)s; fastcgi_temp_path %(t)s;
+  uwsgi_temp_path %(t)s; scgi_temp_path %(t)s;
+  keepalive_requests 1000000;
+  upstream self_up { server 127.0.0.1:%(port)d; keepalive 64; }
+  server {
+    listen 127.0.0.1:%(port)d reuseport backlog=4096;
+    default_type application/json;
+    location = /hello { content_by_lua_block { ngx.print(require("cjson").encode({ hello = "world" })) } }
+    location = /up { content_by_lua_block { ngx.print(require("cjson").encode({ hotel = "H1", price = "100.00" })) } }
+    location = /_up { internal; proxy_pass http://self_up/up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location = /fan {
+      content_by_lua_block {
+        local rs = { ngx.location.capture_multi{ {"/_up"}, {"/_up"}, {"/_up"}, {"/_up"}, {"/_up"} } }
+        local ok = 0
+        for _, r in ipairs(rs) do if r.status == 200 then ok = ok + 1 end end
+        if ok ~= 5 then ngx.status = 502 end
+        ngx.print(require("cjson").encode({ ok = ok }))
+      }
+    }
+  }
+}
+"""
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_port(port):
-    for _ in range(200):
+def pids_of(p):
+    """The server's process and its children (nginx workers)."""
+    out = [p.pid]
+    for f in glob.glob("/proc/[0-9]*/stat"):
         try:
-            socket.create_connection(("127.0.0.1", port), 0.1).close()
-            return
+            with open(f) as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == p.pid:
+                out.append(int(f.split("/")[2]))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def usage(p):
+    """(CPU seconds, voluntary, involuntary context switches) of every thread of the server."""
+    cpu, vcs, ics = 0.0, 0, 0
+    for pid in pids_of(p):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) / TICKS
+            for st in glob.glob("/proc/%d/task/*/status" % pid):
+                with open(st) as f:
+                    for line in f:
+                        if line.startswith("voluntary_ctxt_switches"):
+                            vcs += int(line.split()[1])
+                        elif line.startswith("nonvoluntary_ctxt_switches"):
+                            ics += int(line.split()[1])
         except OSError:
-            time.sleep(0.05)
-    sys.exit("bench_hello: nothing listens on %d" % port)
+            pass
+    return cpu, vcs, ics
 
 
 def rss_kib(pid):
@@ -52,57 +128,39 @@ def rss_kib(pid):
     return 0
 
 
-def wrk(port, seconds):
+def wrk(server, port, path, seconds):
+    u0 = usage(server)
     out = subprocess.run(["wrk", "-t1", "-c64", "-d%ds" % seconds, "--latency",
-                          "http://127.0.0.1:%d/hello" % port], capture_output=True, text=True).stdout
-
-    def ms(label):
-        m = re.search(r"^\s+%s\s+([\d.]+)(us|ms|s)\s*$" % label, out, re.M)
-        v = float(m.group(1))
-        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+                          "http://127.0.0.1:%d%s" % (port, path)], capture_output=True, text=True).stdout
+    u1 = usage(server)
     if re.search(r"Non-2xx|Socket errors", out):
         sys.exit("bench_hello: errors during the run:\n" + out)
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), ms("50%"), ms("99%")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    n = float(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": wrk_ms(out, "50%"), "p99": wrk_ms(out, "99%"),
+            "cpu_us": (u1[0] - u0[0]) * 1e6 / n, "vcs": (u1[1] - u0[1]) / n, "ics": (u1[2] - u0[2]) / n}
 
 
 def start_hotelmux(tmp, port, workers):
     cfg = os.path.join(tmp, "hello.lua")
     with open(cfg, "w") as f:
-        f.write('return { workers = %d, routes = { ["GET /hello"] = function(req)\n'
-                '  return { json = { hello = "world" } } end } }\n' % workers)
+        f.write(HOTELMUX_CONFIG % {"workers": workers})
     log = open(os.path.join(tmp, "hotelmux.log"), "wb")
     p = subprocess.Popen([BINARY, "-c", cfg, "--listen", "127.0.0.1:%d" % port], stdout=log,
                          stderr=subprocess.STDOUT)
-    wait_port(port)
+    wait_port(port, "bench_hello")
     return p
 
 
 def start_nginx(tmp, port, workers):
     conf = os.path.join(tmp, "nginx.conf")
+    cpath = sorted(set(os.path.dirname(p) for p in glob.glob("/usr/lib/*/lua/5.1/cjson.so")))
     with open(conf, "w") as f:
-        f.write("""
-load_module %(m)s/ndk_http_module.so;
-load_module %(m)s/ngx_http_lua_module.so;
-worker_processes %(w)d;
-daemon off;
-error_log %(t)s/nginx-error.log;
-pid %(t)s/nginx.pid;
-events { worker_connections 20000; }
-http {
-  access_log off;
-  client_body_temp_path %(t)s; proxy_temp_path %(t)s; fastcgi_temp_path %(t)s;
-  uwsgi_temp_path %(t)s; scgi_temp_path %(t)s;
-  server {
-    listen 127.0.0.1:%(p)d reuseport;
-    location /hello {
-      default_type application/json;
-      content_by_lua_block { ngx.print(require("cjson").encode({ hello = "world" })) }
-    }
-  }
-}
-""" % {"m": NGINX_MODULES, "w": workers, "t": tmp, "p": port})
-    p = subprocess.Popen(["nginx", "-p", tmp, "-c", conf], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port)
+        f.write(NGINX_CONFIG % {"m": NGINX_MODULES, "workers": workers, "t": tmp, "port": port,
+                                "cpath": ";".join(d + "/?.so" for d in cpath)})
+    p = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, "bench_hello")
     return p
 
 
@@ -126,45 +184,58 @@ def idle_connections(port, pid, n):
     return n, before, after
 
 
+def report(path, rows):
+    print("\n%s: wrk -t1 -c64, median of %d runs (runs alternate)" % (path, len(rows["hotelmux"])))
+    print("%-10s %10s %8s %8s %11s %15s   runs (req/s)" % ("server", "req/s", "p50 ms", "p99 ms",
+                                                            "CPU us/req", "ctxsw/req v+i"))
+    for name, rs in rows.items():
+        if rs:
+            print("%-10s %10.0f %8.3f %8.3f %11.1f %7.3f+%.3f   %s"
+                  % (name, *(statistics.median(r[k] for r in rs) for k in ("rps", "p50", "p99", "cpu_us", "vcs", "ics")),
+                     " ".join("%.0f" % r["rps"] for r in rs)))
+    if rows["nginx+lua"]:
+        ratios = [h["rps"] / n["rps"] for h, n in zip(rows["hotelmux"], rows["nginx+lua"])]
+        print("hotelmux / nginx+lua req/s: %.2f (per run: %s)"
+              % (statistics.median(ratios), " ".join("%.2f" % r for r in ratios)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--idle", type=int, default=10000)
+    ap.add_argument("--tests", default="hello,fanout,idle")
     a = ap.parse_args()
+    tests = a.tests.split(",")
     if not shutil.which("wrk"):
         sys.exit("bench_hello: wrk is not installed (tools/install-deps.sh)")
     have_nginx = shutil.which("nginx") and os.path.exists(os.path.join(NGINX_MODULES, "ngx_http_lua_module.so"))
     if not have_nginx:
-        print("nginx + libnginx-mod-http-lua not installed: hotelmux alone (tools/install-deps.sh installs them)")
+        print("nginx + lua-nginx-module not installed (apt-get install nginx libnginx-mod-http-lua): "
+              "hotelmux alone")
     tmp = tempfile.mkdtemp(prefix="hm-bench-hello-")
     hp, np_ = free_port(), free_port()
     hm = start_hotelmux(tmp, hp, a.workers)
     ng = start_nginx(tmp, np_, a.workers) if have_nginx else None
-    results = {"hotelmux": [], "nginx+lua": []}
     try:
-        for _ in range(a.runs):
-            results["hotelmux"].append(wrk(hp, a.seconds))
-            if ng:
-                results["nginx+lua"].append(wrk(np_, a.seconds))
-        hm_rss = rss_kib(hm.pid)
-        print("wrk -t1 -c64 -d%ds, %d workers each, %d runs (median; runs alternate)" % (a.seconds, a.workers, a.runs))
-        print("%-10s %12s %9s %9s   runs (req/s)" % ("server", "req/s", "p50 ms", "p99 ms"))
-        for name, rs in results.items():
-            if not rs:
+        for path in ("/hello", "/fan"):
+            if path.strip("/").replace("fan", "fanout") not in tests:
                 continue
-            print("%-10s %12.0f %9.3f %9.3f   %s" % (name, statistics.median(r[0] for r in rs),
-                                                   statistics.median(r[1] for r in rs),
-                                                   statistics.median(r[2] for r in rs),
-                                                   " ".join("%.0f" % r[0] for r in rs)))
-        if ng:
-            print("hotelmux / nginx+lua: %.2f" % (statistics.median(r[0] for r in results["hotelmux"]) /
-                                                   statistics.median(r[0] for r in results["nginx+lua"])))
-        print("hotelmux RSS after the runs: %.1f MiB" % (hm_rss / 1024))
-        n, before, after = idle_connections(hp, hm.pid, a.idle)
-        print("hotelmux RSS with %d idle keep-alive connections: %.1f MiB (%.1f MiB before; %.2f KiB each)"
-              % (n, after / 1024, before / 1024, (after - before) / n))
+            rows = {"hotelmux": [], "nginx+lua": []}
+            wrk(hm, hp, path, 2)   # warm up (JIT, connection pools)
+            if ng:
+                wrk(ng, np_, path, 2)
+            for _ in range(a.runs):
+                rows["hotelmux"].append(wrk(hm, hp, path, a.seconds))
+                if ng:
+                    rows["nginx+lua"].append(wrk(ng, np_, path, a.seconds))
+            report(path, rows)
+        print("\nhotelmux RSS: %.1f MiB" % (rss_kib(hm.pid) / 1024))
+        if "idle" in tests:
+            n, before, after = idle_connections(hp, hm.pid, a.idle)
+            print("hotelmux RSS with %d idle keep-alive connections: %.1f MiB (%.1f MiB before; %.2f KiB each)"
+                  % (n, after / 1024, before / 1024, (after - before) / n))
     finally:
         for p in (hm, ng):
             if p:

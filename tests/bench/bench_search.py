@@ -1,16 +1,23 @@
 #!/usr/bin/env python3
 """Uncached search fan-out benchmark (issue 3).
 
-Starts build/hotelmux with the demo config: the gateway and the simulated
-suppliers in one process, every supplier answering after a fixed latency
-(default 20 ms). wrk sends POST /api/search/hotelRates for a hotel that every
-supplier sells, with check-in today (the ARI rules make such searches live:
-no cache can answer them). Prints searches/s, p50/p99 at several
-concurrencies, supplier calls/s (from the simulators' own counters), and the
-engine's overhead: p50 minus the supplier latency, at a low concurrency where
-nothing queues.
+Starts build/hotelmux with the demo config and the simulated suppliers, every
+supplier answering after a fixed latency (default 20 ms). By default the
+simulators run in a second hotelmux process (--sims separate, --sim-workers)
+on the same machine, so the CPU each side takes can be told apart; --sims
+inprocess serves them from the gateway itself, like the demo. wrk sends
+POST /api/search/hotelRates for a hotel that every supplier sells, with
+check-in today (the ARI rules make such searches live: no cache can answer
+them). For each concurrency it prints searches/s, p50/p99, complete
+searches/s (every supplier called), supplier calls/s (the simulators' own
+counters), the engine's overhead (p50 minus the p50 of one plain HTTP call to
+a simulator route that only waits the supplier latency: meaningful where
+nothing queues, c=1) and the CPU time per search of the gateway and of the
+simulators.
 
     tests/bench/bench_search.py [--latency-ms 20] [--seconds 10] [--workers 2]
+                                [--connections 1,4,64,256] [--sims separate|inprocess]
+                                [--perf FILE]   (perf record the gateway during the last run)
 """
 import argparse
 import json
@@ -18,25 +25,18 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 
+from benchlib import free_port, wait_port, wrk_ms
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
 SUPPLIERS = ["hotelbeds", "expedia", "agoda", "derbysoft", "dida"]
 HOTEL = "HM-DXB-0004"   # sold by all five simulated suppliers
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def post(port, path, body, ticket=None):
@@ -56,16 +56,16 @@ def sim_calls(port, present):
     return total
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_wrk(out):
-    def ms(label):
-        m = re.search(r"^\s+%s\s+([\d.]+)(us|ms|s)\s*$" % label, out, re.M)
-        if not m:
-            return float("nan")
-        v = float(m.group(1))
-        return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, ms("50%"), ms("99%"), int(errors.group(1)) if errors else 0
+    return rps, wrk_ms(out, "50%"), wrk_ms(out, "99%"), int(errors.group(1)) if errors else 0
 
 
 def main():
@@ -73,7 +73,10 @@ def main():
     ap.add_argument("--latency-ms", type=int, default=20)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--connections", default="4,64,256")
+    ap.add_argument("--connections", default="1,4,64,256")
+    ap.add_argument("--sims", choices=("separate", "inprocess"), default="separate")
+    ap.add_argument("--sim-workers", type=int, default=2)
+    ap.add_argument("--perf", help="perf record the gateway during the last run into this file")
     a = ap.parse_args()
     for tool in ("wrk",):
         if not shutil.which(tool):
@@ -81,12 +84,11 @@ def main():
     present = [s for s in SUPPLIERS if os.path.exists(os.path.join(ROOT, "examples", "suppliers", s + ".lua"))
                and os.path.exists(os.path.join(ROOT, "scripts", "connectors", s + ".lua"))]
     tmp = tempfile.mkdtemp(prefix="hm-bench-search-")
-    port = free_port()
-    scripts = ['"%s/scripts/api/%s.lua"' % (ROOT, n) for n in ("auth", "search", "trade")]
-    scripts += ['"%s/examples/suppliers/%s.lua"' % (ROOT, s) for s in present]
+    port, sim_port = free_port(), free_port()
+    api = ['"%s/scripts/api/%s.lua"' % (ROOT, n) for n in ("auth", "search", "trade")]
+    sims = ['"%s/examples/suppliers/%s.lua"' % (ROOT, s) for s in present]
     shutil.copy(os.path.join(ROOT, "examples", "demo.lua"), os.path.join(tmp, "demo_base.lua"))
-    with open(os.path.join(tmp, "bench.lua"), "w") as f:
-        f.write("""
+    config = """
 local base = require("demo_base")
 base.lua_path = { %(root)s .. "/scripts", %(root)s .. "/examples" }
 base.scripts = { %(scripts)s }
@@ -94,24 +96,39 @@ base.ledger = %(ledger)s
 base.workers = %(workers)d
 base.access_log = false
 base.static = nil
+-- the baseline: one HTTP call to a "supplier" that only waits its latency
+base.routes = { ["GET /bench/sleep"] = function() hm.sleep(%(lat)d / 1000) return "" end }
 local keep = { %(keep)s }
 for name, s in pairs(base.suppliers) do
-  if keep[name] then s.qps = 1e9; s.sim = { latency_ms = %(lat)d } else base.suppliers[name] = nil end
+  if keep[name] then
+    s.qps = 1e9; s.sim = { latency_ms = %(lat)d }
+    if %(sim_port)d > 0 then s.base_url = "http://127.0.0.1:%(sim_port)d" .. s.base_url end
+  else
+    base.suppliers[name] = nil
+  end
 end
 return base
-""" % {"root": json.dumps(ROOT),
-       "scripts": ", ".join(scripts), "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
-       "workers": a.workers, "lat": a.latency_ms, "keep": ", ".join("%s = true" % s for s in present)})
+"""
+    common = {"root": json.dumps(ROOT), "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
+              "lat": a.latency_ms, "keep": ", ".join("%s = true" % s for s in present)}
+    separate = a.sims == "separate"
+    with open(os.path.join(tmp, "bench.lua"), "w") as f:
+        f.write(config % dict(common, scripts=", ".join(api + ([] if separate else sims)), workers=a.workers,
+                              sim_port=sim_port if separate else 0))
+    with open(os.path.join(tmp, "sims.lua"), "w") as f:
+        f.write(config % dict(common, scripts=", ".join(sims), workers=a.sim_workers, sim_port=0))
     log = open(os.path.join(tmp, "server.log"), "wb")
+    procs = []
+    if separate:
+        procs.append(subprocess.Popen([BINARY, "-c", os.path.join(tmp, "sims.lua"), "--listen",
+                                       "127.0.0.1:%d" % sim_port], stdout=log, stderr=subprocess.STDOUT))
+        wait_port(sim_port, "bench_search")
     srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
                            stdout=log, stderr=subprocess.STDOUT)
+    procs.append(srv)
+    sim_pid = procs[0].pid if separate else None
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port, "bench_search")
         ticket = post(port, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})["data"]["ticket"]
         today = time.strftime("%Y-%m-%d", time.gmtime())
         tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))
@@ -120,32 +137,53 @@ return base
         j = post(port, "/api/search/hotelRates", body, ticket)
         statuses = {s["supplier"]: s["status"] for s in j["data"]["suppliers"]}
         rates = sum(len(r["rates"]) for r in j["data"]["rooms"])
-        print("suppliers: %s; %d rates for %s; supplier latency %d ms; %d workers"
+        print("suppliers: %s; %d rates for %s; supplier latency %d ms; gateway %d workers; simulators %s"
               % (", ".join("%s=%s" % kv for kv in sorted(statuses.items())), rates, HOTEL, a.latency_ms,
-                 a.workers))
+                 a.workers, "in the gateway" if not separate else "in another process, %d workers" % a.sim_workers))
         if any(v != "ok" for v in statuses.values()):
             sys.exit("bench_search: not every supplier answered ok; fix that first")
         lua = os.path.join(tmp, "post.lua")
         with open(lua, "w") as f:
             f.write('wrk.method = "POST"\nwrk.body = %s\nwrk.headers["Content-Type"] = "application/json"\n'
                     'wrk.headers["Authorization"] = "Bearer %s"\n' % (json.dumps(json.dumps(body)), ticket))
-        print("%6s %12s %14s %10s %10s %12s %16s %8s" % ("conns", "searches/s", "complete/s", "p50 ms", "p99 ms",
-                                                         "overhead ms", "supplier calls/s", "errors"))
-        for c in [int(x) for x in a.connections.split(",")]:
-            before = sim_calls(port, present)
+        sim_port_ = sim_port if separate else port
+        out = subprocess.run(["wrk", "-t1", "-c1", "-d3s", "--latency", "http://127.0.0.1:%d/bench/sleep" % sim_port_],
+                             capture_output=True, text=True).stdout
+        base_p50 = parse_wrk(out)[1]
+        print("one supplier call that only waits %d ms: p50 %.2f ms (the overhead below is search p50 minus this)"
+              % (a.latency_ms, base_p50))
+        print("%5s %10s %10s %8s %8s %9s %14s %12s %12s %7s" % (
+            "conns", "searches/s", "complete/s", "p50 ms", "p99 ms", "overhead", "supplier calls/s",
+            "gw CPU/search", "sim CPU/search", "errors"))
+        conns = [int(x) for x in a.connections.split(",")]
+        for i, c in enumerate(conns):
+            before = sim_calls(sim_port_, present)
+            cpu0 = cpu_seconds(srv.pid), cpu_seconds(sim_pid) if sim_pid else 0.0
             t0 = time.time()
-            out = subprocess.run(["wrk", "-t%d" % min(2, c), "-c%d" % c, "-d%ds" % a.seconds, "--latency", "-s", lua,
-                                  "http://127.0.0.1:%d/api/search/hotelRates" % port],
-                                 capture_output=True, text=True).stdout
-            calls = (sim_calls(port, present) - before) / (time.time() - t0)
+            wrk = subprocess.Popen(["wrk", "-t%d" % min(2, c), "-c%d" % c, "-d%ds" % a.seconds, "--latency",
+                                    "-s", lua, "http://127.0.0.1:%d/api/search/hotelRates" % port],
+                                   stdout=subprocess.PIPE, text=True)
+            if a.perf and i == len(conns) - 1:
+                time.sleep(1)
+                subprocess.run(["perf", "record", "-o", a.perf, "-F", "1999", "-g", "-p", str(srv.pid), "--",
+                                "sleep", str(max(1, a.seconds - 2))], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+            out = wrk.communicate()[0]
+            dt = time.time() - t0
+            calls = (sim_calls(sim_port_, present) - before) / dt
             rps, p50, p99, errors = parse_wrk(out)
+            gw_cpu = (cpu_seconds(srv.pid) - cpu0[0]) / dt / rps * 1e6
+            sim_cpu = (cpu_seconds(sim_pid) - cpu0[1]) / dt / rps * 1e6 if sim_pid else float("nan")
             # complete = every supplier was called: beyond capacity, per-supplier
             # deadlines and circuit breakers turn searches into fast partial answers
-            print("%6d %12.0f %14.0f %10.2f %10.2f %12.2f %16.0f %8d"
-                  % (c, rps, calls / len(present), p50, p99, p50 - a.latency_ms, calls, errors))
+            print("%5d %10.0f %10.0f %8.2f %8.2f %9.2f %14.0f %11.0fus %12.0fus %7d"
+                  % (c, rps, calls / len(present), p50, p99, p50 - base_p50, calls, gw_cpu, sim_cpu,
+                     errors))
+        print("(CPU/search: CPU time the gateway / the simulators' process used per search answered)")
     finally:
-        srv.send_signal(signal.SIGTERM)
-        srv.wait(15)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(15)
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -72,6 +72,14 @@ HM_TEST(hmac_rfc4231)
     HM_CHECK_STR(run(L, "return C.hmac_sha512_hex('Jefe', 'what do ya want for nothing?')"),
                  "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea250554"
                  "9758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737");
+    /* test case 6: a key longer than the block size is hashed first */
+    HM_CHECK_STR(run(L, "return C.hmac_sha256_hex(string.rep('\\170', 131), "
+                        "'Test Using Larger Than Block-Size Key - Hash Key First')"),
+                 "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    HM_CHECK_STR(run(L, "return C.hmac_sha512_hex(string.rep('\\170', 131), "
+                        "'Test Using Larger Than Block-Size Key - Hash Key First')"),
+                 "80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f352"
+                 "6b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598");
     /* empty key and message */
     HM_CHECK_STR(run(L, "return C.hmac_sha256_hex('', '')"),
                  "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
