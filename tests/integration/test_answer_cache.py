@@ -15,7 +15,7 @@ import copy
 import unittest
 
 from hmtest import run_tests
-from test_cache import SAMPLE, SUPPLIERS, call, calls, fresh_stay, rates_body, server, sim, ticket
+from test_cache import SAMPLE, SUPPLIERS, CacheBase, calls, fresh_stay, rates_body, sim
 from test_stale_inventory import advance, metric, rates_of, sup_status
 from test_webhooks import event_body, post_webhook
 
@@ -41,26 +41,8 @@ def without_dynamic(j):
 
 
 @unittest.skipUnless("dida" in SUPPLIERS, "needs the dida simulator (webhooks)")
-class AnswerLevel(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = server(env={"HOTELMUX_TEST_CLOCK": "1"}).start()
-        cls.port = cls.srv.port
-        cls.tk = ticket(cls.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.srv.cleanup()
-
-    def setUp(self):
-        for s in SUPPLIERS:
-            sim(self.port, s, "_faults", {})
-
-    def rates(self, body):
-        st, j = call(self.port, "/api/search/hotelRates", body, self.tk)
-        self.assertEqual((st, j["code"]), (200, 0), j)
-        return j
+class AnswerLevel(CacheBase):
+    server_env = {"HOTELMUX_TEST_CLOCK": "1"}     # advance() moves the clock
 
     def stored_answer(self, body):
         """Search until the answer is stored (live, then composed from the
