@@ -793,6 +793,7 @@ end
 local function ages_at(parts, elapsed)
   local ages, max_age, min_left = {}, nil, nil
   for i, p in ipairs(parts) do
+    ages[i] = ""
     if p.has then
       local age = math.floor(p.age + elapsed + 0.5)
       ages[i] = tostring(age)
@@ -805,12 +806,11 @@ local function ages_at(parts, elapsed)
   return ages, { source = "cache", ageSeconds = max_age, ttlSeconds = math.max(0, min_left), referencePrice = true }
 end
 
--- The answer's data JSON as pieces for one table.concat (answers are tens of
--- KB: every extra copy shows in the CPU per search): basic and freshness,
--- then the stored data from byte `from` of text (after its "{") with the
--- age placeholders filled in.
-local function answer_pieces(basic, fresh, ages, text, from)
-  local out = { '{"basic":', A.encode(basic), ',"freshness":', A.encode(fresh), "," }
+-- The stored data from byte `from` of text (after its "{") with the age
+-- placeholders filled in, as pieces for one table.concat (answers are tens
+-- of KB: every extra copy shows in the CPU per search).
+local function filled_pieces(ages, text, from)
+  local out = {}
   -- plain find, not gsub: see api/common.lua's encode
   local at = text:find(AGE_JSON, from, true)
   while at do
@@ -822,6 +822,14 @@ local function answer_pieces(basic, fresh, ages, text, from)
     at = text:find(AGE_JSON, from, true)
   end
   out[#out + 1] = text:sub(from)
+  return out
+end
+
+-- The answer's data JSON pieces: basic and freshness (per request), then
+-- the stored rest's pieces.
+local function answer_pieces(basic, fresh, rest)
+  local out = { '{"basic":', A.encode(basic), ',"freshness":', A.encode(fresh), "," }
+  for _, p in ipairs(rest) do out[#out + 1] = p end
   return out
 end
 
@@ -842,7 +850,7 @@ local function answer_get(key, basic, stay, hotels)
     maybe_refresh(p.sup, p.code, M.cache_key(p.sup, p.code, stay), { age = p.age + elapsed, ttl = p.ttl }, stay)
   end
   local ages, fresh = ages_at(parts, elapsed)
-  return answer_pieces(basic, fresh, ages, v, nl + 1)
+  return answer_pieces(basic, fresh, filled_pieces(ages, v, nl + 1))
 end
 
 -- Encode data (without basic and freshness) for this request and, parts
@@ -875,7 +883,7 @@ local function answer_put(key, parts, data, basic, fresh)
                             { ttl = min_left, tags = tags, l1_only = true, epoch = parts.epoch })
     if ok then stat("answer_stored") end
   end
-  return answer_pieces(basic, fresh, ages, body, 1)
+  return answer_pieces(basic, fresh, filled_pieces(ages, body, 1))
 end
 
 hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
