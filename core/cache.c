@@ -2,6 +2,7 @@
 #include "hotelmux/cache.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,7 +37,7 @@ struct entry_s {
     double expires, stored_at, ttl;
     size_t klen, vlen, bytes;
     int ntags;
-    tag_link_t tags[HM_CACHE_MAX_TAGS];
+    tag_link_t *tags;              /* ntags links, in the same allocation (after key) */
     char *val;
     char key[];
 };
@@ -234,16 +235,21 @@ int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, dou
     shard_t *s = shard_of(h);
     size_t bytes = sizeof(entry_t) + klen + vlen + ENTRY_OVERHEAD;
     for (size_t i = 0; i < ntags; i++)
-        bytes += strlen(tags[i]) + 16;
+        bytes += strlen(tags[i]) + 16 + sizeof(tag_link_t);
     if (bytes > s->budget / 4)
         return HM_ELIMIT;
-    entry_t *e = calloc(1, sizeof(*e) + klen + 1);
+    /* the tag links follow the key, aligned: most entries carry 2 tags, an
+     * answer of the search's answer level up to HM_CACHE_MAX_TAGS */
+    size_t links_at = (sizeof(entry_t) + klen + 1 + _Alignof(tag_link_t) - 1) / _Alignof(tag_link_t) *
+                      _Alignof(tag_link_t);
+    entry_t *e = calloc(1, links_at + ntags * sizeof(tag_link_t));
     char *v = malloc(vlen + 1);
     if (!e || !v) {
         free(e);
         free(v);
         return HM_ENOMEM;
     }
+    e->tags = (tag_link_t *)(void *)((char *)e + links_at);
     memcpy(e->key, key, klen);
     memcpy(v, val, vlen);
     v[vlen] = '\0';
@@ -307,10 +313,20 @@ int hm_cache_delete(const char *key, size_t klen)
     return e ? HM_OK : HM_ENOENT;
 }
 
+/* Invalidations started and finished (see hm_cache_epoch). */
+static _Atomic uint64_t inval_started, inval_finished;
+
+void hm_cache_epoch(uint64_t *started, uint64_t *finished)
+{
+    *finished = atomic_load(&inval_finished);
+    *started = atomic_load(&inval_started);
+}
+
 size_t hm_cache_invalidate_tag(const char *tag, size_t tlen)
 {
     if (!ready)
         return 0;
+    atomic_fetch_add(&inval_started, 1);
     uint64_t h = hm_hash64(tag, tlen);
     size_t n = 0;
     for (int i = 0; i < NSHARDS; i++) {
@@ -329,6 +345,7 @@ size_t hm_cache_invalidate_tag(const char *tag, size_t tlen)
         }
         pthread_mutex_unlock(&s->lock);
     }
+    atomic_fetch_add(&inval_finished, 1);
     return n;
 }
 

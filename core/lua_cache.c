@@ -192,7 +192,7 @@ static void l2_got(void *data, redisReply *reply, const char *err)
         double age = now - stored;
         if (bar3 && ttl > 0 && age < ttl) {
             const char *tags[HM_CACHE_MAX_TAGS];
-            char tagbuf[1024];
+            char tagbuf[HM_CACHE_MAX_TAGS * 260];
             size_t ntags = 0, tl = (size_t)(bar3 - bar2 - 1);
             if (tl < sizeof(tagbuf)) {
                 memcpy(tagbuf, bar2 + 1, tl);
@@ -472,16 +472,29 @@ static size_t read_tags(lua_State *L, int idx, const char **out, size_t n, size_
 }
 
 static int store(lua_State *L, const char *key, size_t klen, int vidx, double ttl, const char **tags,
-                 size_t ntags)
+                 size_t ntags, int l1_only)
 {
     size_t vlen;
     const char *val = lua_tolstring(L, vidx, &vlen);
     int rc = hm_cache_set(key, klen, val, vlen, ttl, tags, ntags, hm_clock_monotonic());
     if (rc == HM_OK) {
-        l2_store(hm_vm_upvalue(L), key, klen, val, vlen, ttl, tags, ntags);
+        if (!l1_only)
+            l2_store(hm_vm_upvalue(L), key, klen, val, vlen, ttl, tags, ntags);
         return 0;
     }
     return rc == HM_ELIMIT ? -2 : -1;
+}
+
+/* epoch() -> started, or nil while an invalidation is running (hm_cache_epoch) */
+static int l_epoch(lua_State *L)
+{
+    uint64_t started, finished;
+    hm_cache_epoch(&started, &finished);
+    if (started != finished)
+        lua_pushnil(L);
+    else
+        lua_pushnumber(L, (lua_Number)started);
+    return 1;
 }
 
 static int l_set(lua_State *L)
@@ -502,11 +515,32 @@ static int l_set(lua_State *L)
     if (ttl > CONTENT_MAX_TTL)
         ttl = CONTENT_MAX_TTL;
     lua_getfield(L, 3, "tags");
+    /* a tag left out would let an invalidation miss this entry: refuse instead */
+    if (lua_istable(L, -1) && lua_objlen(L, -1) > HM_CACHE_MAX_TAGS)
+        return fail(L, "too many tags");
     const char *tags[HM_CACHE_MAX_TAGS];
     size_t ntags = read_tags(L, lua_gettop(L), tags, 0, HM_CACHE_MAX_TAGS);
-    int rc = store(L, key, klen, 2, ttl, tags, ntags);
+    /* l1_only: not written to Redis, whose write lands after this request
+     * answered and could follow (and outlive) an invalidation of its parts */
+    lua_getfield(L, 3, "l1_only");
+    int l1_only = lua_toboolean(L, -1);
+    lua_getfield(L, 3, "epoch");
+    int have_epoch = lua_isnumber(L, -1);
+    double epoch = lua_tonumber(L, -1);
+    lua_pop(L, 2);
+    int rc = store(L, key, klen, 2, ttl, tags, ntags, l1_only);
     if (rc)
         return fail(L, rc == -2 ? "too large" : "not stored");
+    if (have_epoch) {
+        /* an invalidation started since the caller's epoch(): the value may
+         * be made of dropped entries and the tag walk may have missed it */
+        uint64_t started, finished;
+        hm_cache_epoch(&started, &finished);
+        if ((double)started != epoch) {
+            hm_cache_delete(key, klen);
+            return fail(L, "invalidated meanwhile");
+        }
+    }
     lua_pushboolean(L, 1);
     return 1;
 }
@@ -630,7 +664,7 @@ static int l_set_search(lua_State *L)
     const char *tags[HM_CACHE_MAX_TAGS] = { t1, t2 };
     lua_getfield(L, 3, "tags");
     size_t ntags = read_tags(L, lua_gettop(L), tags, 2, HM_CACHE_MAX_TAGS);
-    int rc = store(L, key, klen, 2, ttl, tags, ntags);
+    int rc = store(L, key, klen, 2, ttl, tags, ntags, 0);
     if (rc)
         return fail(L, rc == -2 ? "too large" : "not stored");
     lua_pushnumber(L, ttl);
@@ -887,7 +921,7 @@ void hm_lua_cache_open(lua_State *L, hm_vm_t *vm)
     static const luaL_Reg fns[] = {
         { "get", l_get }, { "set", l_set }, { "set_search", l_set_search },
         { "invalidate", l_invalidate }, { "stats", l_stats }, { "flight", l_flight },
-        { "await", l_await }, { "land", l_land }, { NULL, NULL },
+        { "await", l_await }, { "land", l_land }, { "epoch", l_epoch }, { NULL, NULL },
     };
     lua_newtable(L);
     for (const luaL_Reg *f = fns; f->name; f++) {
@@ -895,4 +929,6 @@ void hm_lua_cache_open(lua_State *L, hm_vm_t *vm)
         lua_pushcclosure(L, f->func, 1);
         lua_setfield(L, -2, f->name);
     }
+    lua_pushinteger(L, HM_CACHE_MAX_TAGS);
+    lua_setfield(L, -2, "max_tags");
 }

@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HM_CACHE_MAX_TAGS 8
+/* A search entry has 2 tags; a rendered answer carries the union of its
+ * parts' (api/search.lua), so a one-hotel answer over 16 suppliers fits. */
+#define HM_CACHE_MAX_TAGS 32
 #define HM_CACHE_MAX_KEY 512
 
 typedef struct {
@@ -43,6 +45,11 @@ int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, dou
 int hm_cache_delete(const char *key, size_t klen);
 /* Drop every entry tagged `tag`; returns how many. */
 size_t hm_cache_invalidate_tag(const char *tag, size_t tlen);
+/* How many tag invalidations have started and finished (finished read
+ * first). A value derived from several entries (the search's answer level)
+ * is safe to store only if started == finished before its entries were read
+ * and started has not moved once it is stored: no invalidation overlapped. */
+void hm_cache_epoch(uint64_t *started, uint64_t *finished);
 void hm_cache_stats(hm_cache_stats_t *out);
 /* Drop everything (tests). */
 void hm_cache_clear(void);

@@ -50,6 +50,18 @@ local function encode(env)
   return table.concat(parts)
 end
 
+-- A JSON text with the envelope's empty-array markers turned into [].
+M.encode = encode
+
+-- A success envelope around data that is already JSON, given as pieces to
+-- concatenate once (the search's answer level serves stored answers without
+-- decoding them).
+function M.ok_raw(req, data_pieces, extra_headers)
+  table.insert(data_pieces, 1, '{"code":0,"msg":"success","data":')
+  data_pieces[#data_pieces + 1] = "}"
+  return { status = 200, headers = headers(req, extra_headers), body = table.concat(data_pieces) }
+end
+
 function M.ok(req, data, extra_headers)
   return { status = 200, headers = headers(req, extra_headers),
            body = encode({ code = 0, msg = "success", data = data == nil and hm.json.null or data }) }

@@ -23,10 +23,12 @@ local FRESH = { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice 
 -- made; below the threshold the room stays its own room.
 local MAP = require("policies.mapping")
 MAP.table = {}
+local mapping_text = ""
 if hm.config and hm.config.room_mapping_csv then
   local text, err = hm.mapping.read_table(hm.config.room_mapping_csv)
   if not text then error("room_mapping_csv: " .. tostring(err), 0) end
   MAP.load_table_csv(text)
+  mapping_text = text
 end
 
 local function sorted_keys(t)
@@ -513,6 +515,13 @@ function M.search(req, stay, hotels)
   local statuses, done = {}, {}
   local use_cache = CACHE_ON and not M.live_only(stay)
   if use_cache then note_searched(hotels) end
+  -- every cached entry the answer is made of (for the answer level): its
+  -- supplier, hotel code, age and TTL when read, and the freshness table
+  -- its rates share (nil for "no availability")
+  local parts = {}
+  -- taken before any entry is read: an invalidation that overlaps the
+  -- composing keeps the answer out of the cache (nil: one is running now)
+  parts.epoch = use_cache and hm.cache.epoch() or nil
   for _, sup in ipairs(A.supplier_ids()) do
     local codes = {}
     for _, h in ipairs(hotels) do
@@ -536,7 +545,12 @@ function M.search(req, stay, hotels)
             local e = v and decode_entry(v)
             if e then
               plan.hits = plan.hits + 1
-              if e.h then plan.cached[#plan.cached + 1] = { sh = e.h, fresh = cache_fresh(meta) } end
+              local part = { sup = sup, code = tostring(code), age = meta.age or 0, ttl = meta.ttl or 0 }
+              if e.h then
+                part.fresh = cache_fresh(meta)
+                plan.cached[#plan.cached + 1] = { sh = e.h, fresh = part.fresh }
+              end
+              parts[#parts + 1] = part
               maybe_refresh(sup, code, key, meta, stay)
             else
               plan.misses = plan.misses + 1
@@ -627,7 +641,16 @@ function M.search(req, stay, hotels)
   if any_cache then
     fresh = { source = "cache", ageSeconds = max_age, ttlSeconds = math.max(0, min_ttl or 0), referencePrice = true }
   end
-  return grouped, statuses, fresh
+  -- Only an answer made of cached entries alone may be stored whole: no
+  -- supplier call, no coalesced live result, no supplier in error.
+  local all_cached = use_cache and parts.epoch ~= nil and #jobs == 0 and #parts > 0
+  for _, plan in ipairs(done) do
+    if (plan.coalesced or 0) > 0 then all_cached = false end
+  end
+  for _, st in ipairs(statuses) do
+    if st.status ~= "ok" then all_cached = false end
+  end
+  return grouped, statuses, fresh, all_cached and parts or nil
 end
 
 -- Build the HotelByte Hotel list from grouped results.
@@ -698,6 +721,171 @@ local function sort_desc(body)
   return s == "price-desc"
 end
 
+---------------------------------------------------------------------------
+-- The answer level (issue 4, the Varnish way). Composing a search from its
+-- cached entries costs ~1 ms of Lua (decode, pricing, signed ratePkgIds, room
+-- grouping, encode); when an answer was made of cached entries only, its
+-- encoded `data` is stored whole and the next identical search is served
+-- from it without decoding.
+--   key:   every request field that changes the answer (see answer_key)
+--   tags:  the union of its entries' tags (hotel:<supplier>:<code> and
+--          supplier:<supplier>, as hm.cache.set_search sets them), so a
+--          webhook about any part drops the whole answer
+--   TTL:   the smallest remaining TTL of its entries: never longer, so the
+--          core's clamps hold for it too; near check-in (live_only) it is
+--          neither read nor written, and ARI paths never read it
+-- Per-request parts stay out of the stored text: basic (the session id) and
+-- the answer's freshness are put in front of it on every hit. Each rate's
+-- freshness.ageSeconds is a placeholder in the stored text, filled in on
+-- every hit with the entry's true age now: all ages advance together, so an
+-- entry's age is its age when the answer was stored plus the answer's own age.
+-- Stored value: "<part>;<part>;...\n" .. the data object without its "{",
+-- a part being "supplier|code|age|ttl|1 when it has rates, else 0".
+local ANSWER_V = "a1"
+-- What shapes an answer besides the request: the hotel data, the mapping
+-- table and the suppliers (a reload that changes them must not serve old answers).
+local ANSWER_GEN = hm.crypto.sha256_hex(table.concat({ data_mod, mapping_text,
+                                                       table.concat(A.supplier_ids(), ",") }, "\n")):sub(1, 16)
+local AGE_MARK = "\1hm-age:"                      -- ageSeconds = AGE_MARK .. part index .. "\1"
+local AGE_JSON = "\\u0001hm-age:"                 -- how cjson writes it (after the opening quote)
+
+-- hit | miss: hotelmux_cache_requests_total{level="answer"} (beside the core's
+-- l1 and l2 levels) and hotelmux_search_cache_total{event="answer_hits"|"answer_misses"}
+local function answer_stat(result)
+  stat("answer_" .. result .. (result == "hit" and "s" or "es"))
+  hm.metrics.counter("hotelmux_cache_requests_total", { level = "answer", result = result })
+end
+
+-- The occupancy exactly as asked (rooms and children in request order: the
+-- ratePkgIds carry it), unlike occ_key which normalises for the entries.
+local function occ_exact(rooms)
+  local parts = {}
+  for i, r in ipairs(rooms) do
+    local kids = {}
+    for j, a in ipairs(r.children or {}) do kids[j] = tostring(a) end
+    parts[i] = tostring(r.adults) .. "-" .. table.concat(kids, ".")
+  end
+  return table.concat(parts, "|")
+end
+
+-- kind: "rates" | "list"; hotels: canonical hotels in request order; extra:
+-- the kind's own fields (sort, paging, maxRatesPerHotel, ...).
+local function answer_key(kind, hotels, stay, extra)
+  local ids = {}
+  for i, h in ipairs(hotels) do ids[i] = h.id end
+  local norm = table.concat({ kind, table.concat(ids, ","), stay.check_in, stay.check_out, occ_exact(stay.rooms),
+                              stay.currency, stay.nationality or "", stay.residency or "",
+                              table.concat(extra, ",") }, "\31")
+  -- hashed: 50 hotel ids would not fit a cache key
+  return ANSWER_V .. ":" .. ANSWER_GEN .. ":" .. hm.crypto.sha256_hex(norm)
+end
+
+local function parse_parts(head)
+  local parts = {}
+  for sup, code, age, ttl, has in head:gmatch("([^|;]+)|([^|;]+)|([^|;]+)|([^|;]+)|([01])") do
+    parts[#parts + 1] = { sup = sup, code = code, age = tonumber(age), ttl = tonumber(ttl), has = has == "1" }
+  end
+  return parts
+end
+
+-- Every part's age `elapsed` seconds after the answer was stored (nil for
+-- parts without rates), and the answer's freshness then (as M.search has it).
+local function ages_at(parts, elapsed)
+  local ages, max_age, min_left = {}, nil, nil
+  for i, p in ipairs(parts) do
+    ages[i] = ""
+    if p.has then
+      local age = math.floor(p.age + elapsed + 0.5)
+      ages[i] = tostring(age)
+      if not max_age or age > max_age then max_age = age end
+      local left = math.floor(p.ttl + 0.5) - age
+      if not min_left or left < min_left then min_left = left end
+    end
+  end
+  if not max_age then return ages, FRESH end
+  return ages, { source = "cache", ageSeconds = max_age, ttlSeconds = math.max(0, min_left), referencePrice = true }
+end
+
+-- The stored data from byte `from` of text (after its "{") with the age
+-- placeholders filled in, as pieces for one table.concat (answers are tens
+-- of KB: every extra copy shows in the CPU per search).
+local function filled_pieces(ages, text, from)
+  local out = {}
+  -- plain find, not gsub: see api/common.lua's encode
+  local at = text:find(AGE_JSON, from, true)
+  while at do
+    local stop = text:find("\\u0001", at + #AGE_JSON, true)
+    local i = tonumber(text:sub(at + #AGE_JSON, stop - 1))
+    out[#out + 1] = text:sub(from, at - 2)        -- up to the placeholder's opening quote
+    out[#out + 1] = ages[i]
+    from = stop + 7                               -- past \u0001 and the closing quote
+    at = text:find(AGE_JSON, from, true)
+  end
+  out[#out + 1] = text:sub(from)
+  return out
+end
+
+-- The answer's data JSON pieces: basic and freshness (per request), then
+-- the stored rest's pieces.
+local function answer_pieces(basic, fresh, rest)
+  local out = { '{"basic":', A.encode(basic), ',"freshness":', A.encode(fresh), "," }
+  for _, p in ipairs(rest) do out[#out + 1] = p end
+  return out
+end
+
+-- A stored answer: its data JSON pieces with fresh ages, or nil. The hit also
+-- counts as a read of its entries (hotness, refresh-ahead), as composing would.
+local function answer_get(key, basic, stay, hotels)
+  local v, meta = hm.cache.get(key)
+  local nl = v and v:find("\n", 1, true)
+  if not nl then
+    answer_stat("miss")
+    return nil
+  end
+  answer_stat("hit")
+  note_searched(hotels)
+  local parts = parse_parts(v:sub(1, nl - 1))
+  local elapsed = meta.age or 0
+  for _, p in ipairs(parts) do
+    maybe_refresh(p.sup, p.code, M.cache_key(p.sup, p.code, stay), { age = p.age + elapsed, ttl = p.ttl }, stay)
+  end
+  local ages, fresh = ages_at(parts, elapsed)
+  return answer_pieces(basic, fresh, filled_pieces(ages, v, nl + 1))
+end
+
+-- Encode data (without basic and freshness) for this request and, parts
+-- given (M.search's all-cache answers), store it. Returns the data JSON pieces.
+local function answer_put(key, parts, data, basic, fresh)
+  if not parts then
+    data.basic, data.freshness = basic, fresh
+    return { A.encode(data) }
+  end
+  local head, tags, seen, min_left = {}, {}, {}, nil
+  for i, p in ipairs(parts) do
+    if p.fresh then p.fresh.ageSeconds = AGE_MARK .. i .. "\1" end
+    head[i] = table.concat({ p.sup, p.code, p.age, p.ttl, p.fresh and "1" or "0" }, "|")
+    for _, t in ipairs({ "hotel:" .. p.sup .. ":" .. p.code, "supplier:" .. p.sup }) do
+      if not seen[t] then seen[t] = true; tags[#tags + 1] = t end
+    end
+    local left = p.ttl - p.age
+    if not min_left or left < min_left then min_left = left end
+  end
+  head = table.concat(head, ";")
+  local body = A.encode(data):sub(2)
+  local ages = ages_at(parse_parts(head), 0)
+  -- more tags than an entry holds: an invalidation could miss it, so not
+  -- stored; nor when a code would break the part list's separators
+  if #tags <= hm.cache.max_tags and min_left > 0 and not head:find("\n", 1, true)
+     and #parse_parts(head) == #parts then
+    -- L1 only: each node composes its own answers from the shared entries
+    -- (a Redis write lands after we answer and could outlive an invalidation)
+    local ok = hm.cache.set(key, head .. "\n" .. body,
+                            { ttl = min_left, tags = tags, l1_only = true, epoch = parts.epoch })
+    if ok then stat("answer_stored") end
+  end
+  return answer_pieces(basic, fresh, filled_pieces(ages, body, 1))
+end
+
 hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
   local stay = parse_stay(body, req)
   local desc = sort_desc(body)
@@ -706,19 +894,23 @@ hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
   if size > 100 then A.raise(A.CODE.page_size, "pageSize exceeds 100") end
   local max_rates = A.int(body, "maxRatesPerHotel", nil, 0)
   local hotels = resolve_hotels(body)
-  local grouped, statuses, fresh = M.search(req, stay, hotels)
+  local sid = session_id()
+  local basic = { destinationId = H.destination.id, sessionId = sid }
+  local key = CACHE_ON and not M.live_only(stay)
+              and answer_key("list", hotels, stay, { tostring(desc), page, size, tostring(max_rates) })
+  local hit = key and answer_get(key, basic, stay, hotels)
+  if hit then return A.ok_raw(req, hit, { ["Session-Id"] = sid }) end
+  local grouped, statuses, fresh, parts = M.search(req, stay, hotels)
   local list = build_hotels(grouped, stay, max_rates, desc)
   local total = #list
   local from = (page - 1) * size + 1
   local pageList = {}
   for i = from, math.min(total, from + size - 1) do pageList[#pageList + 1] = list[i] end
-  local sid = session_id()
-  return A.ok(req, {
+  return A.ok_raw(req, answer_put(key, key and parts, {
     list = A.arr(pageList),
-    basic = { destinationId = H.destination.id, sessionId = sid },
     total = total, hasMore = from + size - 1 < total, pageNum = page, pageSize = size,
-    suppliers = A.arr(statuses), freshness = fresh,
-  }, { ["Session-Id"] = sid })
+    suppliers = A.arr(statuses),
+  }, basic, fresh), { ["Session-Id"] = sid })
 end))
 
 hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
@@ -727,17 +919,22 @@ hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
   if not A.val(body.hotelId) and #A.list(body, "hotelIds") == 0 then A.param("hotelId", "required") end
   local hotels = resolve_hotels(body)
   if #hotels == 0 then A.raise(A.CODE.not_found, "hotel not found: " .. tostring(A.val(body.hotelId))) end
-  local grouped, statuses, fresh = M.search(req, stay, hotels)
-  local list = build_hotels(grouped, stay, A.int(body, "maxRatesPerHotel", nil, 0), desc)
+  local max_rates = A.int(body, "maxRatesPerHotel", nil, 0)
+  local basic = { sessionId = A.val(body.sessionId) or session_id() }
+  local key = CACHE_ON and not M.live_only(stay)
+              and answer_key("rates", hotels, stay, { tostring(desc), tostring(max_rates) })
+  local hit = key and answer_get(key, basic, stay, hotels)
+  if hit then return A.ok_raw(req, hit) end
+  local grouped, statuses, fresh, parts = M.search(req, stay, hotels)
+  local list = build_hotels(grouped, stay, max_rates, desc)
   local h = list[1]
-  return A.ok(req, {
+  return A.ok_raw(req, answer_put(key, key and parts, {
     hotelId = hotels[1].id,
     rooms = A.arr(h and h.rooms or {}),
     minPrice = h and h.minPrice or hm.json.null,
     isAvailable = h and h.isAvailable or false,
-    basic = { sessionId = A.val(body.sessionId) or session_id() },
-    suppliers = A.arr(statuses), freshness = fresh,
-  })
+    suppliers = A.arr(statuses),
+  }, basic, fresh))
 end))
 
 -- Decode a ratePkgId into (supplier, fields) or raise a param error.

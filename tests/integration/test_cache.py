@@ -193,9 +193,11 @@ def need_redis(tc):
 
 
 class CacheBase(unittest.TestCase):
+    server_env = None     # extra environment for the class's server
+
     @classmethod
     def setUpClass(cls):
-        cls.srv = server().start()
+        cls.srv = server(env=cls.server_env).start()
         cls.port = cls.srv.port
         cls.tk = ticket(cls.port)
 

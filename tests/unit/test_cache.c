@@ -154,10 +154,36 @@ HM_TEST(hit_before_expiry_miss_after_under_clamps)
     HM_CHECK(s1.entries == 0);
 }
 
+/* An answer of the search's answer level carries its parts' tags: any of
+ * HM_CACHE_MAX_TAGS drops it; one more is refused, never silently cut. */
+HM_TEST(many_tags_each_invalidates)
+{
+    char names[HM_CACHE_MAX_TAGS + 1][32], buf[64];
+    const char *tags[HM_CACHE_MAX_TAGS + 1];
+    for (int i = 0; i <= HM_CACHE_MAX_TAGS; i++) {
+        snprintf(names[i], sizeof(names[i]), "hotel:s%d:%d", i % 5, i);
+        tags[i] = names[i];
+    }
+    hm_cache_clear();
+    HM_CHECK_INT(hm_cache_set("over", 4, "x", 1, 10, tags, HM_CACHE_MAX_TAGS + 1, 1), HM_EINVAL);
+    for (int last = 0; last < HM_CACHE_MAX_TAGS; last += HM_CACHE_MAX_TAGS - 1) {
+        HM_CHECK_INT(hm_cache_set("ans", 3, "x", 1, 10, tags, HM_CACHE_MAX_TAGS, 1), HM_OK);
+        HM_CHECK_INT(put("other", "y", 10, "hotel:other", NULL, 1), HM_OK);
+        uint64_t s0, f0, s1, f1;
+        hm_cache_epoch(&s0, &f0);
+        HM_CHECK(s0 == f0);
+        HM_CHECK(hm_cache_invalidate_tag(names[last], strlen(names[last])) == 1);
+        hm_cache_epoch(&s1, &f1);
+        HM_CHECK(s1 == s0 + 1 && f1 == f0 + 1);
+        HM_CHECK_INT(get_str("ans", 2, buf, sizeof(buf)), HM_ENOENT);
+        HM_CHECK_INT(get_str("other", 2, buf, sizeof(buf)), HM_OK);
+    }
+}
+
 HM_TEST(setup) { HM_CHECK_INT(hm_cache_init(4u << 20), HM_OK); }
 HM_TEST(teardown) { hm_cache_shutdown(); }
 
 HM_TEST_MAIN(HM_TEST_ENTRY(setup), HM_TEST_ENTRY(set_get_replace), HM_TEST_ENTRY(ttl_expires_and_reports_age),
              HM_TEST_ENTRY(tags_invalidate_only_their_entries), HM_TEST_ENTRY(byte_budget_evicts_least_recent),
              HM_TEST_ENTRY(hit_before_expiry_miss_after_under_clamps),
-             HM_TEST_ENTRY(teardown))
+             HM_TEST_ENTRY(many_tags_each_invalidates), HM_TEST_ENTRY(teardown))

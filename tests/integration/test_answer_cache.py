@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""The search cache's answer level (issue 4): a hotelRates answer composed
+only from cached per-supplier entries is stored whole and served again
+without being recomposed.
+
+- a repeated identical search is served from the answer level (metric), with
+  the same content except the per-request fields (session id) and the ages;
+- ageSeconds grows with the (controllable) clock: it is the entries' true age;
+- a webhook about one supplier hotel drops the answer: the next search
+  recomposes and the sold-out room is gone;
+- an answer with a live or failed part is never stored;
+- another occupancy or currency is another answer.
+"""
+import copy
+import unittest
+
+from hmtest import run_tests
+from test_cache import SAMPLE, SUPPLIERS, CacheBase, calls, fresh_stay, rates_body, sim
+from test_stale_inventory import advance, metric, rates_of, sup_status
+from test_webhooks import event_body, post_webhook
+
+
+def answer_metric(port, result):
+    return metric(port, "hotelmux_cache_requests_total", level="answer", result=result)
+
+
+def stored(port):
+    return metric(port, "hotelmux_search_cache_total", event="answer_stored")
+
+
+def without_dynamic(j):
+    """The answer without what may differ between two servings of it."""
+    d = copy.deepcopy(j["data"])
+    d["basic"].pop("sessionId")
+    d["freshness"].pop("ageSeconds", None)
+    d["freshness"].pop("ttlSeconds", None)
+    for room in d["rooms"]:
+        for r in room["rates"]:
+            r["freshness"].pop("ageSeconds")
+    return d
+
+
+@unittest.skipUnless("dida" in SUPPLIERS, "needs the dida simulator (webhooks)")
+class AnswerLevel(CacheBase):
+    server_env = {"HOTELMUX_TEST_CLOCK": "1"}     # advance() moves the clock
+
+    def stored_answer(self, body):
+        """Search until the answer is stored (live, then composed from the
+        entries); returns the composed answer."""
+        s0 = stored(self.port)
+        self.rates(body)
+        self.assertEqual(stored(self.port), s0, "an answer with live parts was stored")
+        j = self.rates(body)
+        self.assertEqual(stored(self.port), s0 + 1, "an all-cache answer was not stored")
+        return j
+
+    def served(self, body):
+        """One search that must be served from the answer level."""
+        hits, before = answer_metric(self.port, "hit"), calls(self.port)
+        j = self.rates(body)
+        self.assertEqual(answer_metric(self.port, "hit"), hits + 1, "not served from the answer level")
+        self.assertEqual(calls(self.port), before, "an answer-level hit called a supplier")
+        return j
+
+    def test_repeat_served_from_answer_level_with_fresh_per_request_fields(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        composed = self.stored_answer(body)
+        j = self.served(body)
+        self.assertEqual(without_dynamic(j), without_dynamic(composed))
+        self.assertNotEqual(j["data"]["basic"]["sessionId"], composed["data"]["basic"]["sessionId"])
+        self.assertEqual(j["data"]["freshness"]["source"], "cache")
+        # the client's own session id is echoed, not the stored one
+        j = self.served(dict(body, sessionId="client-session-42"))
+        self.assertEqual(j["data"]["basic"]["sessionId"], "client-session-42")
+        self.assertEqual(without_dynamic(j), without_dynamic(composed))
+
+    def test_age_grows_with_the_clock(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.stored_answer(body)
+        j1 = self.served(body)
+        advance(self.port, 7)
+        j2 = self.served(body)
+        by_id = lambda j: {r["ratePkgId"]: r["freshness"] for room in j["data"]["rooms"] for r in room["rates"]}
+        f1, f2 = by_id(j1), by_id(j2)
+        self.assertEqual(set(f1), set(f2))
+        self.assertTrue(f1)
+        for k, f in f2.items():
+            # 7 s later by the clock (plus the real time between the two requests)
+            self.assertGreaterEqual(f["ageSeconds"], f1[k]["ageSeconds"] + 7, (f1[k], f))
+            self.assertLessEqual(f["ageSeconds"], f["ttlSeconds"], f)
+            self.assertEqual(f["ttlSeconds"], f1[k]["ttlSeconds"])
+        # the answer's freshness: the oldest part, and what is left of the shortest TTL
+        top1, top2 = j1["data"]["freshness"], j2["data"]["freshness"]
+        self.assertEqual(top2["ageSeconds"], max(f["ageSeconds"] for f in f2.values()))
+        self.assertLessEqual(top2["ttlSeconds"], top1["ttlSeconds"] - 7)
+
+    def test_webhook_drops_the_answer(self):
+        hotel, code, room = SAMPLE["dida"]
+        ci, co = fresh_stay()
+        body = rates_body(hotel, ci, co)
+        self.stored_answer(body)
+        j = self.served(body)
+        self.assertIn(room, [r["originalRoomNaming"]["id"] for r in rates_of(j, "dida")])
+        sim(self.port, "dida", "_inventory", {"hotel": code, "room": room, "count": 0})
+        try:
+            st, w = post_webhook(self.port, "dida", event_body("dida", "ROOM_SOLD_OUT", code, room))
+            self.assertEqual((st, w["code"]), (200, 0), w)
+            misses = answer_metric(self.port, "miss")
+            j = self.rates(body)
+            self.assertEqual(answer_metric(self.port, "miss"), misses + 1, "the answer survived the webhook")
+            self.assertEqual(sup_status(j, "dida")["cache"]["misses"], 1, sup_status(j, "dida"))
+            self.assertNotIn(room, [r["originalRoomNaming"]["id"] for r in rates_of(j, "dida")])
+            # the other suppliers' parts still come from their entries
+            others = [st for st in j["data"]["suppliers"] if st["supplier"] != "dida"]
+            self.assertTrue(others)
+            for st in others:
+                self.assertEqual(st["cache"]["misses"], 0, st)
+        finally:
+            sim(self.port, "dida", "_inventory", {"hotel": code, "room": room, "count": 5})
+
+    def test_answer_with_a_failed_part_is_not_stored(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        bad = [s for s in SUPPLIERS if s != "dida"][0]
+        sim(self.port, bad, "_faults", {"error_rate": 1})
+        s0, hits = stored(self.port), answer_metric(self.port, "hit")
+        for _ in range(3):
+            j = self.rates(body)
+            self.assertEqual(sup_status(j, bad)["status"], "error", sup_status(j, bad))
+        self.assertEqual(stored(self.port), s0, "an answer with a failed part was stored")
+        self.assertEqual(answer_metric(self.port, "hit"), hits)
+
+    def test_other_occupancy_or_currency_is_another_answer(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.stored_answer(body)
+        self.served(body)
+        for other in (dict(body, currency="EUR"), dict(body, roomOccupancies=[{"adultCount": 1}]),
+                      dict(body, roomOccupancies=[{"adultCount": 2}, {"adultCount": 2}])):
+            with self.subTest(other=other):
+                hits = answer_metric(self.port, "hit")
+                j = self.rates(other)
+                self.assertEqual(answer_metric(self.port, "hit"), hits, "served another request's answer")
+                if other.get("currency") == "EUR":
+                    self.assertEqual({r["totalRate"]["netRate"]["currency"] for r in rates_of(j, "dida")}, {"EUR"})
+
+
+if __name__ == "__main__":
+    run_tests(globals())
