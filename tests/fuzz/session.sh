@@ -22,8 +22,8 @@ dict=
 "$fuzzer" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     $dict -artifact_prefix="$PWD/fuzz-$name-" "$work/corpus" >"$work/log" 2>&1
 rc=$?
-grep -E '^#[0-9]+ +(DONE|INITED)|^stat::(number_of_executed_units|peak_rss_mb)|ERROR|invariant|Test unit' "$work/log" || true
+grep -E '^#[0-9]+[[:space:]]+(DONE|INITED)|^stat::(number_of_executed_units|peak_rss_mb)|ERROR|invariant|Test unit' "$work/log" || true
 # coverage reached: the last status line with cov/ft (a crashed run prints no DONE line)
-grep -E '^#[0-9]+ .*cov: [0-9]+ ft: [0-9]+' "$work/log" | tail -1 | sed 's/^/last: /' || true
+grep -E '^#[0-9]+[[:space:]].*cov: [0-9]+ ft: [0-9]+' "$work/log" | tail -1 | sed 's/^/last: /' || true
 [ $rc -eq 0 ] || tail -40 "$work/log"
 exit $rc
