@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,8 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_search import free_port, parse_wrk, post, sim_calls  # noqa: E402
+from bench_search import parse_wrk, post, sim_calls  # noqa: E402
+from benchlib import cpu_seconds, free_port, rss_kib, wait_port  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
@@ -74,21 +74,6 @@ def metrics(port):
     return out
 
 
-def cpu_seconds(pid):
-    """The server's user + system CPU time so far (its share of a shared machine)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
@@ -131,12 +116,7 @@ return base
     srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
                            stdout=log, stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port, "hotelmux")
         ticket = post(port, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})["data"]["ticket"]
         ci = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
         co = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 32 * 86400))
@@ -177,7 +157,7 @@ return base
             hits = m1.get("hits", 0) - m0.get("hits", 0) + m1.get("answer_hits", 0) - m0.get("answer_hits", 0)
             misses = m1.get("misses", 0) - m0.get("misses", 0)
             ratio = hits / (hits + misses) if hits + misses else float("nan")
-            rss = rss_mib(srv.pid)
+            rss = rss_kib(srv.pid) / 1024.0
             rows.append((rps, p50, p99, ratio, c1 - c0, rss, errors, cpu_us))
             print("%4d %12.0f %9.2f %9.2f %9.1f%% %14d %9.1f %7d %14.0f" % (run, rps, p50, p99, ratio * 100, c1 - c0,
                                                                              rss, errors, cpu_us))

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import free_port, wait_port, wrk_ms
+from benchlib import free_port, rss_kib, wait_port, wrk_ms
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
@@ -118,14 +118,6 @@ def usage(p):
         except OSError:
             pass
     return cpu, vcs, ics
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def wrk(server, port, path, seconds):

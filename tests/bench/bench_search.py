@@ -31,7 +31,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import free_port, wait_port, wrk_ms
+from benchlib import cpu_seconds, free_port, wait_port, wrk_ms
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
@@ -54,12 +54,6 @@ def sim_calls(port, present):
         with urllib.request.urlopen("http://127.0.0.1:%d/sim/%s/_stats" % (port, s), timeout=5) as r:
             total += json.loads(r.read())["calls"]
     return total
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def parse_wrk(out):

@@ -1,4 +1,5 @@
 """What the benchmark scripts share: ports and wrk's output."""
+import os
 import re
 import socket
 import sys
@@ -30,3 +31,18 @@ def wrk_ms(out, label):
         return float("nan")
     v = float(m.group(1))
     return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+
+
+def cpu_seconds(pid):
+    """A process's user + system CPU time so far (its share of a shared machine)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
