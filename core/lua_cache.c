@@ -443,11 +443,19 @@ static int l_get(lua_State *L)
     int n = refused_ari(L, vm, "get");
     if (n)
         return n;
+    /* { l1_only = true }: a key only ever stored with l1_only (the answer
+     * level) cannot be in Redis; asking would cost a round trip per miss. */
+    int l1_only = 0;
+    if (lua_istable(L, 2)) {
+        lua_getfield(L, 2, "l1_only");
+        l1_only = lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
     hm_cache_value_t v;
     double now = hm_clock_monotonic();
     int rc = hm_cache_get(key, klen, now, &v);
     count_lookup(vm, "l1", rc == HM_OK ? "hit" : "miss");
-    if (rc == HM_ENOENT && l2_get(L, vm, key, klen))
+    if (rc == HM_ENOENT && !l1_only && l2_get(L, vm, key, klen))
         return lua_yield(L, 0);
     if (rc != HM_OK)
         return fail(L, rc == HM_ENOENT ? "miss" : "no memory");

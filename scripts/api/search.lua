@@ -835,8 +835,9 @@ end
 
 -- A stored answer: its data JSON pieces with fresh ages, or nil. The hit also
 -- counts as a read of its entries (hotness, refresh-ahead), as composing would.
+local L1_ONLY = { l1_only = true }   -- answers are stored in this node's L1 only
 local function answer_get(key, basic, stay, hotels)
-  local v, meta = hm.cache.get(key)
+  local v, meta = hm.cache.get(key, L1_ONLY)
   local nl = v and v:find("\n", 1, true)
   if not nl then
     answer_stat("miss")

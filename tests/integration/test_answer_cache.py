@@ -9,13 +9,14 @@ without being recomposed.
 - a webhook about one supplier hotel drops the answer: the next search
   recomposes and the sold-out room is gone;
 - an answer with a live or failed part is never stored;
-- another occupancy or currency is another answer.
+- another occupancy or currency is another answer;
+- with Redis, looking up an answer (kept in each node's L1 only) never asks Redis.
 """
 import copy
 import unittest
 
 from hmtest import run_tests
-from test_cache import SAMPLE, SUPPLIERS, CacheBase, calls, fresh_stay, rates_body, sim
+from test_cache import REDIS, SAMPLE, SUPPLIERS, CacheBase, Redis, calls, fresh_stay, rates_body, server, sim, ticket
 from test_stale_inventory import advance, metric, rates_of, sup_status
 from test_webhooks import event_body, post_webhook
 
@@ -145,6 +146,34 @@ class AnswerLevel(CacheBase):
                 self.assertEqual(answer_metric(self.port, "hit"), hits, "served another request's answer")
                 if other.get("currency") == "EUR":
                     self.assertEqual({r["totalRate"]["netRate"]["currency"] for r in rates_of(j, "dida")}, {"EUR"})
+
+
+@unittest.skipUnless(REDIS, "redis-server not installed")
+class AnswerLevelWithRedis(CacheBase):
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis().start()
+        cls.srv = server(redis_port=cls.redis.port).start()
+        cls.port = cls.srv.port
+        cls.tk = ticket(cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.redis.close()
+
+    def test_answer_lookup_does_not_ask_redis(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.rates(body)                      # live; every supplier's entry is stored
+        self.rates(body)                      # composed from L1 entries; the answer stored
+        l2 = lambda: sum(metric(self.port, "hotelmux_cache_requests_total", level="l2", result=r)
+                         for r in ("hit", "miss", "error"))
+        before, misses = l2(), answer_metric(self.port, "miss")
+        # Another sort order: an answer-level miss, its parts all L1 hits.
+        self.rates(dict(body, sortBy="price-desc"))
+        self.assertEqual(answer_metric(self.port, "miss"), misses + 1)
+        self.assertEqual(l2(), before, "an answer-level lookup or an L1 hit went to Redis")
 
 
 if __name__ == "__main__":
