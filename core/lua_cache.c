@@ -166,6 +166,7 @@ typedef struct {
     hm_redis_op_t *op;
     char *key;
     size_t klen;
+    uint64_t epoch;   /* invalidations started when the GET was sent */
 } l2_wait_t;
 
 static void l2_wait_free(l2_wait_t *w)
@@ -200,9 +201,15 @@ static void l2_got(void *data, redisReply *reply, const char *err)
                 for (char *s = tagbuf, *tok; ntags < HM_CACHE_MAX_TAGS && (tok = strsep(&s, "\x1f"));)
                     if (*tok)
                         tags[ntags++] = tok;
-                /* Keep its age: stored `age` seconds ago on the monotonic clock. */
-                hm_cache_set(w->key, w->klen, bar3 + 1, (size_t)(end - bar3 - 1), ttl, tags, ntags,
-                             hm_clock_monotonic() - (age > 0 ? age : 0));
+                /* Keep its age: stored `age` seconds ago on the monotonic clock.
+                 * Not when an invalidation started since the GET was sent:
+                 * Redis may have answered before its delete, and putting the
+                 * old value back in L1 would outlive the invalidation. */
+                uint64_t started, finished;
+                hm_cache_epoch(&started, &finished);
+                if (started == w->epoch)
+                    hm_cache_set(w->key, w->klen, bar3 + 1, (size_t)(end - bar3 - 1), ttl, tags, ntags,
+                                 hm_clock_monotonic() - (age > 0 ? age : 0));
             }
             count_lookup(vm, "l2", "hit");
             push_hit(co, bar3 + 1, (size_t)(end - bar3 - 1), age, ttl, "l2");
@@ -245,6 +252,8 @@ static int l2_get(lua_State *L, hm_vm_t *vm, const char *key, size_t klen)
     w->key[klen] = '\0';
     w->klen = klen;
     w->task = t;
+    uint64_t finished;
+    hm_cache_epoch(&w->epoch, &finished);
     const char *argv[2] = { "GET", k.data };
     size_t lens[2] = { 3, k.len };
     int rc = hm_redis_command(r, vm->worker->cfg->redis_timeout_ms, l2_got, w, &w->op, 2, argv, lens);
@@ -278,6 +287,8 @@ typedef struct inv_wait_s {
     unsigned long long event;
     long long deleted, receivers, expected, acked;
     struct inv_wait_s *prev, *next;
+    size_t tlen;
+    char tag[257];
 } inv_wait_t;
 
 /* This worker's invalidations waiting for acks (each worker thread has its own). */
@@ -354,6 +365,11 @@ static void inv_done(void *data, redisReply *reply, const char *err)
 {
     inv_wait_t *w = data;
     w->op = NULL;
+    /* Drop L1 again now that L2 is deleted: another worker's L2 read that
+     * Redis answered before the delete may have put the old entry back
+     * (reads sent after this drop find L2 empty; see l2_got's epoch check). */
+    hm_cache_invalidate_tag(w->tag, w->tlen);
+    hm_sf_forget_landed();
     if (!(reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2)) {
         inv_finish(w, err ? err : "unexpected reply");
         return;
@@ -712,6 +728,8 @@ static int l_invalidate(lua_State *L)
         w->task = t;
         w->local = local;
         w->event = event;
+        memcpy(w->tag, tag, len);   /* len <= 256, checked above */
+        w->tlen = len;
         w->expected = 1 << 30;   /* unknown until PUBLISH answers */
         /* Invalidation must not be cut short by the cache's read timeout. */
         rc = hm_redis_command(r, 2000, inv_done, w, &w->op, 6, argv, lens);

@@ -742,9 +742,10 @@ end
 -- Stored value: "<part>;<part>;...\n" .. the data object without its "{",
 -- a part being "supplier|code|age|ttl|1 when it has rates, else 0".
 local ANSWER_V = "a1"
--- What shapes an answer besides the request: the hotel data, the mapping
--- table and the suppliers (a reload that changes them must not serve old answers).
-local ANSWER_GEN = hm.crypto.sha256_hex(table.concat({ data_mod, mapping_text,
+-- What shapes an answer besides the request: the script generation (a reload
+-- may change the hotel data, the mapping table, pricing, fx or the secret that
+-- signs ratePkgIds; the L1 cache outlives it), then the data and suppliers.
+local ANSWER_GEN = hm.crypto.sha256_hex(table.concat({ tostring(hm.generation), data_mod, mapping_text,
                                                        table.concat(A.supplier_ids(), ",") }, "\n")):sub(1, 16)
 local AGE_MARK = "\1hm-age:"                      -- ageSeconds = AGE_MARK .. part index .. "\1"
 local AGE_JSON = "\\u0001hm-age:"                 -- how cjson writes it (after the opening quote)

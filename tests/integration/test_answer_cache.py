@@ -10,13 +10,15 @@ without being recomposed.
   recomposes and the sold-out room is gone;
 - an answer with a live or failed part is never stored;
 - another occupancy or currency is another answer;
+- a reload (which may change pricing, fx, data or the ratePkgId secret) starts
+  fresh answers; the entries themselves stay;
 - with Redis, looking up an answer (kept in each node's L1 only) never asks Redis.
 """
 import copy
 import unittest
 
-from hmtest import run_tests
-from test_cache import REDIS, SAMPLE, SUPPLIERS, CacheBase, Redis, calls, fresh_stay, rates_body, server, sim, ticket
+from hmtest import request, run_tests
+from test_cache import ADMIN, REDIS, SAMPLE, SUPPLIERS, CacheBase, Redis, calls, fresh_stay, rates_body, server, sim, ticket
 from test_stale_inventory import advance, metric, rates_of, sup_status
 from test_webhooks import event_body, post_webhook
 
@@ -146,6 +148,19 @@ class AnswerLevel(CacheBase):
                 self.assertEqual(answer_metric(self.port, "hit"), hits, "served another request's answer")
                 if other.get("currency") == "EUR":
                     self.assertEqual({r["totalRate"]["netRate"]["currency"] for r in rates_of(j, "dida")}, {"EUR"})
+
+    def test_reload_starts_fresh_answers(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.stored_answer(body)
+        self.served(body)
+        st, _h, b = request(self.port, "POST", "/admin/reload", headers={"Authorization": "Bearer " + ADMIN})
+        self.assertEqual(st, 200, b)
+        misses, before = answer_metric(self.port, "miss"), calls(self.port)
+        self.rates(body)
+        self.assertEqual(answer_metric(self.port, "miss"), misses + 1, "an answer outlived the reload")
+        self.assertEqual(calls(self.port), before, "the entries should have survived the reload")
+        self.served(body)
 
 
 @unittest.skipUnless(REDIS, "redis-server not installed")
