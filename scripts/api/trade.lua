@@ -145,24 +145,30 @@ end
 
 -- Move o to `status` only while it is still in one of the statuses `from`
 -- (another node may have decided first). fields.cancel_sent: false clears the
--- cancel journal, a number sets it. Returns true when this update won; o is
--- re-read either way.
+-- cancel journal, a number sets it. Clearing only clears the journal entry
+-- the decision was based on (o.cancel_sent as read): a cancel another node
+-- journaled meanwhile stays journaled. Returns true when this update won; o
+-- is re-read either way.
 local function set_status(o, status, from, fields)
   fields = fields or {}
-  local marks = {}
-  for i = 1, #from do marks[i] = "?" end
   local clear_cancel = fields.cancel_sent == false and 1 or 0
+  local args = { status, fields.remark, fields.supplier_ref, fields.hotel_confirm_no, fields.cancel_time,
+    fields.cancel_reason, fields.service_fee, fields.refunded, clear_cancel,
+    type(fields.cancel_sent) == "number" and fields.cancel_sent or nil, hm.time.now(), o.id }
+  local n, marks = 12, {}
+  for i = 1, #from do marks[i] = "?"; n = n + 1; args[n] = from[i] end
+  local where = "id = ? AND status IN (" .. table.concat(marks, ", ") .. ")"
+  if clear_cancel == 1 then
+    where = where .. " AND cancel_sent IS ?"
+    n = n + 1; args[n] = o.cancel_sent
+  end
   local r = check(db:exec([[UPDATE orders SET status = ?, status_remark = COALESCE(?, status_remark),
       supplier_ref = COALESCE(?, supplier_ref),
       hotel_confirm_no = COALESCE(?, hotel_confirm_no), cancel_time = COALESCE(?, cancel_time),
       cancel_reason = COALESCE(?, cancel_reason), service_fee = COALESCE(?, service_fee),
       refunded = COALESCE(?, refunded),
       cancel_sent = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(?, cancel_sent) END,
-      updated_at = ? WHERE id = ? AND status IN (]] .. table.concat(marks, ", ") .. ")",
-    status, fields.remark, fields.supplier_ref, fields.hotel_confirm_no, fields.cancel_time,
-    fields.cancel_reason, fields.service_fee, fields.refunded, clear_cancel,
-    type(fields.cancel_sent) == "number" and fields.cancel_sent or nil, hm.time.now(), o.id, unpack(from)),
-    nil, "update")
+      updated_at = ? WHERE ]] .. where, unpack(args, 1, n)), nil, "update")
   refresh(o)
   return (r.changes or 0) > 0
 end
