@@ -451,6 +451,14 @@ void hm_lua_cache_on_invalidation(void *worker, const char *channel, const char 
     hm_redis_command(w->redis, 1000, l2_ignore, NULL, NULL, 3, argv, lens);
 }
 
+/* Has an invalidation started since the caller read hm.cache.epoch()? */
+static int epoch_moved(double epoch)
+{
+    uint64_t started, finished;
+    hm_cache_epoch(&started, &finished);
+    return (double)started != epoch;
+}
+
 static int l_get(lua_State *L)
 {
     hm_vm_t *vm = hm_vm_upvalue(L);
@@ -555,15 +563,11 @@ static int l_set(lua_State *L)
     int rc = store(L, key, klen, 2, ttl, tags, ntags, l1_only);
     if (rc)
         return fail(L, rc == -2 ? "too large" : "not stored");
-    if (have_epoch) {
+    if (have_epoch && epoch_moved(epoch)) {
         /* an invalidation started since the caller's epoch(): the value may
          * be made of dropped entries and the tag walk may have missed it */
-        uint64_t started, finished;
-        hm_cache_epoch(&started, &finished);
-        if ((double)started != epoch) {
-            hm_cache_delete(key, klen);
-            return fail(L, "invalidated meanwhile");
-        }
+        hm_cache_delete(key, klen);
+        return fail(L, "invalidated meanwhile");
     }
     lua_pushboolean(L, 1);
     return 1;
@@ -682,6 +686,15 @@ static int l_set_search(lua_State *L)
     }
     if (ttl <= 0)
         return fail(L, "policy said do not cache");
+    /* q.epoch: hm.cache.epoch() read before the supplier call. An answer
+     * fetched before a webhook's invalidation must not be stored after it
+     * (a coalesced leader's call may have started before the webhook). */
+    lua_getfield(L, 3, "epoch");
+    int have_epoch = lua_isnumber(L, -1);
+    double epoch = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (have_epoch && epoch_moved(epoch))
+        return fail(L, "invalidated meanwhile");
     char t1[192], t2[96];
     snprintf(t1, sizeof(t1), "hotel:%s:%s", supplier, hotel);
     snprintf(t2, sizeof(t2), "supplier:%s", supplier);
@@ -691,6 +704,10 @@ static int l_set_search(lua_State *L)
     int rc = store(L, key, klen, 2, ttl, tags, ntags, 0);
     if (rc)
         return fail(L, rc == -2 ? "too large" : "not stored");
+    if (have_epoch && epoch_moved(epoch)) {   /* it started while we stored */
+        hm_cache_delete(key, klen);
+        return fail(L, "invalidated meanwhile");
+    }
     lua_pushnumber(L, ttl);
     return 1;
 }

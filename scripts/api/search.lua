@@ -364,12 +364,15 @@ local function by_code(res)
 end
 
 -- Store one hotel's answer; returns the TTL the core allowed (nil = not cached).
-local function store_entry(sup, code, key, sh, stay)
+-- epoch: hm.cache.epoch() read before the supplier was called (-1 when an
+-- invalidation was running then): the core refuses the store if a webhook
+-- invalidated anything since, so a pre-webhook answer never becomes an entry.
+local function store_entry(sup, code, key, sh, stay, epoch)
   local okj, val = pcall(hm.json.encode, { v = 1, h = sh or hm.json.null })
   if not okj then return nil end
   local ttl = hm.cache.set_search(key, val, {
     supplier = sup, hotel_id = tostring(code), check_in = stay.check_in, nights = stay.nights,
-    hotness = hotness(canonical_id(sup, code)), utc_offset_hours = UTC_OFFSET })
+    hotness = hotness(canonical_id(sup, code)), utc_offset_hours = UTC_OFFSET, epoch = epoch })
   return ttl, val
 end
 
@@ -391,8 +394,9 @@ local function refresh(sup, code, key, stay)
     if not conn then return end
     local tmo = A.timeout_ms(sup, conn)
     stat("refresh_ahead")
+    local epoch = hm.cache.epoch() or -1
     local res = A.call(sup, tmo, function() return conn.search(A.ctx(sup, nil, tmo), search_q({ code }, stay)) end)
-    if res then store_entry(sup, code, key, by_code(res)[tostring(code)], stay) end
+    if res then store_entry(sup, code, key, by_code(res)[tostring(code)], stay, epoch) end
   end)
   if not ok then hm.log.warn("refresh-ahead failed", { supplier = sup, key = key, err = tostring(err) }) end
   hm.shared.delete("ra:b:" .. key)
@@ -432,6 +436,7 @@ local function run_plan(plan, stay, req)
   local items, coalesced = {}, 0
   local deadline = hm.time.monotonic() + plan.tmo / 1000
   if #plan.fetch > 0 then
+    local epoch = hm.cache.epoch() or -1
     local res, err = plan.conn.search(A.ctx(plan.sup, req, plan.tmo), search_q(plan.fetch, stay))
     if not res then
       for _, code in ipairs(plan.fetch) do
@@ -446,7 +451,7 @@ local function run_plan(plan, stay, req)
       local key = plan.keys[code]
       local val
       if key then
-        val = select(2, store_entry(plan.sup, code, key, sh, stay))
+        val = select(2, store_entry(plan.sup, code, key, sh, stay, epoch))
         if plan.locks[key] then
           if not val then val = select(2, pcall(hm.json.encode, { v = 1, h = sh or hm.json.null })) end
           release(key, val); plan.locks[key] = nil

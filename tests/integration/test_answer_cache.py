@@ -10,11 +10,15 @@ without being recomposed.
   recomposes and the sold-out room is gone;
 - an answer with a live or failed part is never stored;
 - another occupancy or currency is another answer;
+- a supplier answer fetched before a webhook is not stored after it (the
+  call was already under way when the webhook invalidated the hotel);
 - a reload (which may change pricing, fx, data or the ratePkgId secret) starts
   fresh answers; the entries themselves stay;
 - with Redis, looking up an answer (kept in each node's L1 only) never asks Redis.
 """
 import copy
+import threading
+import time
 import unittest
 
 from hmtest import request, run_tests
@@ -148,6 +152,26 @@ class AnswerLevel(CacheBase):
                 self.assertEqual(answer_metric(self.port, "hit"), hits, "served another request's answer")
                 if other.get("currency") == "EUR":
                     self.assertEqual({r["totalRate"]["netRate"]["currency"] for r in rates_of(j, "dida")}, {"EUR"})
+
+    def test_answer_fetched_before_a_webhook_is_not_stored(self):
+        hotel, code, room = SAMPLE["dida"]
+        ci, co = fresh_stay()
+        body = rates_body(hotel, ci, co)
+        sim(self.port, "dida", "_faults", {"latency_ms": 200})
+        got = {}
+        try:
+            th = threading.Thread(target=lambda: got.update(j=self.rates(body)))
+            th.start()
+            time.sleep(0.08)    # the gateway's dida call is under way
+            st, w = post_webhook(self.port, "dida", event_body("dida", "PRICE_CHANGED", code, room))
+            self.assertEqual((st, w["code"]), (200, 0), w)
+            th.join(10)
+        finally:
+            sim(self.port, "dida", "_faults", {})
+        self.assertEqual(sup_status(got["j"], "dida")["status"], "ok", got["j"]["data"]["suppliers"])
+        j = self.rates(body)
+        self.assertEqual(sup_status(j, "dida")["cache"]["misses"], 1,
+                         "a pre-webhook answer was stored: %s" % sup_status(j, "dida"))
 
     def test_reload_starts_fresh_answers(self):
         ci, co = fresh_stay()
