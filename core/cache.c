@@ -322,12 +322,24 @@ void hm_cache_epoch(uint64_t *started, uint64_t *finished)
     *started = atomic_load(&inval_started);
 }
 
+/* Per-tag invalidation counters, hashed into slots (a collision only makes
+ * a fenced store more cautious): a supplier answer fetched for one hotel is
+ * fenced by that hotel's invalidations, not by every webhook on the node. */
+#define TAG_EPOCH_SLOTS 4096
+static _Atomic uint64_t tag_epochs[TAG_EPOCH_SLOTS];
+
+uint64_t hm_cache_tag_epoch(const char *tag, size_t tlen)
+{
+    return atomic_load(&tag_epochs[hm_hash64(tag, tlen) % TAG_EPOCH_SLOTS]);
+}
+
 size_t hm_cache_invalidate_tag(const char *tag, size_t tlen)
 {
     if (!ready)
         return 0;
     atomic_fetch_add(&inval_started, 1);
     uint64_t h = hm_hash64(tag, tlen);
+    atomic_fetch_add(&tag_epochs[h % TAG_EPOCH_SLOTS], 1);   /* before the walk: see the header */
     size_t n = 0;
     for (int i = 0; i < NSHARDS; i++) {
         shard_t *s = &shards[i];

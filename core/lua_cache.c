@@ -518,8 +518,20 @@ static int store(lua_State *L, const char *key, size_t klen, int vidx, double tt
 }
 
 /* epoch() -> started, or nil while an invalidation is running (hm_cache_epoch) */
+/* epoch(tag, ...) -> the sum of those tags' invalidation counters (per-tag
+ * fencing, see set_search's q.epoch) */
 static int l_epoch(lua_State *L)
 {
+    if (lua_gettop(L) > 0) {
+        uint64_t sum = 0;
+        for (int i = 1; i <= lua_gettop(L); i++) {
+            size_t len;
+            const char *tag = luaL_checklstring(L, i, &len);
+            sum += hm_cache_tag_epoch(tag, len);
+        }
+        lua_pushnumber(L, (lua_Number)sum);
+        return 1;
+    }
     uint64_t started, finished;
     hm_cache_epoch(&started, &finished);
     if (started != finished)
@@ -686,28 +698,31 @@ static int l_set_search(lua_State *L)
     }
     if (ttl <= 0)
         return fail(L, "policy said do not cache");
-    /* q.epoch: hm.cache.epoch() read before the supplier call. An answer
-     * fetched before a webhook's invalidation must not be stored after it
-     * (a coalesced leader's call may have started before the webhook). */
+    char t1[192], t2[96];
+    snprintf(t1, sizeof(t1), "hotel:%s:%s", supplier, hotel);
+    snprintf(t2, sizeof(t2), "supplier:%s", supplier);
+    /* q.epoch: hm.cache.epoch("hotel:S:H", "supplier:S") read before the
+     * supplier call. An answer fetched before a webhook invalidated this
+     * hotel must not be stored after it (a coalesced leader's call may have
+     * started before the webhook). */
     lua_getfield(L, 3, "epoch");
     int have_epoch = lua_isnumber(L, -1);
     double epoch = lua_tonumber(L, -1);
     lua_pop(L, 1);
-    if (have_epoch && epoch_moved(epoch))
+#define TAGS_MOVED() ((double)(hm_cache_tag_epoch(t1, strlen(t1)) + hm_cache_tag_epoch(t2, strlen(t2))) != epoch)
+    if (have_epoch && TAGS_MOVED())
         return fail(L, "invalidated meanwhile");
-    char t1[192], t2[96];
-    snprintf(t1, sizeof(t1), "hotel:%s:%s", supplier, hotel);
-    snprintf(t2, sizeof(t2), "supplier:%s", supplier);
     const char *tags[HM_CACHE_MAX_TAGS] = { t1, t2 };
     lua_getfield(L, 3, "tags");
     size_t ntags = read_tags(L, lua_gettop(L), tags, 2, HM_CACHE_MAX_TAGS);
     int rc = store(L, key, klen, 2, ttl, tags, ntags, 0);
     if (rc)
         return fail(L, rc == -2 ? "too large" : "not stored");
-    if (have_epoch && epoch_moved(epoch)) {   /* it started while we stored */
+    if (have_epoch && TAGS_MOVED()) {   /* it started while we stored */
         hm_cache_delete(key, klen);
         return fail(L, "invalidated meanwhile");
     }
+#undef TAGS_MOVED
     lua_pushnumber(L, ttl);
     return 1;
 }

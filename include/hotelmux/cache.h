@@ -50,6 +50,11 @@ size_t hm_cache_invalidate_tag(const char *tag, size_t tlen);
  * is safe to store only if started == finished before its entries were read
  * and started has not moved once it is stored: no invalidation overlapped. */
 void hm_cache_epoch(uint64_t *started, uint64_t *finished);
+/* How many invalidations of `tag` have started (a hashed slot: other tags may
+ * share it). Read before fetching a value for that tag; if it moved by the
+ * time the value is stored (checked again after storing), an invalidation
+ * overtook the fetch and the value must not stay. */
+uint64_t hm_cache_tag_epoch(const char *tag, size_t tlen);
 void hm_cache_stats(hm_cache_stats_t *out);
 /* Drop everything (tests). */
 void hm_cache_clear(void);

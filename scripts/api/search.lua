@@ -364,9 +364,13 @@ local function by_code(res)
 end
 
 -- Store one hotel's answer; returns the TTL the core allowed (nil = not cached).
--- epoch: hm.cache.epoch() read before the supplier was called (-1 when an
--- invalidation was running then): the core refuses the store if a webhook
--- invalidated anything since, so a pre-webhook answer never becomes an entry.
+-- epoch: hotel_epoch() read before the supplier was called: the core refuses
+-- the store if a webhook invalidated that hotel (or supplier) since, so a
+-- pre-webhook answer never becomes an entry.
+local function hotel_epoch(sup, code)
+  return hm.cache.epoch("hotel:" .. sup .. ":" .. tostring(code), "supplier:" .. sup)
+end
+
 local function store_entry(sup, code, key, sh, stay, epoch)
   local okj, val = pcall(hm.json.encode, { v = 1, h = sh or hm.json.null })
   if not okj then return nil end
@@ -394,7 +398,7 @@ local function refresh(sup, code, key, stay)
     if not conn then return end
     local tmo = A.timeout_ms(sup, conn)
     stat("refresh_ahead")
-    local epoch = hm.cache.epoch() or -1
+    local epoch = hotel_epoch(sup, code)
     local res = A.call(sup, tmo, function() return conn.search(A.ctx(sup, nil, tmo), search_q({ code }, stay)) end)
     if res then store_entry(sup, code, key, by_code(res)[tostring(code)], stay, epoch) end
   end)
@@ -436,7 +440,8 @@ local function run_plan(plan, stay, req)
   local items, coalesced = {}, 0
   local deadline = hm.time.monotonic() + plan.tmo / 1000
   if #plan.fetch > 0 then
-    local epoch = hm.cache.epoch() or -1
+    local epochs = {}
+    for _, code in ipairs(plan.fetch) do epochs[code] = hotel_epoch(plan.sup, code) end
     local res, err = plan.conn.search(A.ctx(plan.sup, req, plan.tmo), search_q(plan.fetch, stay))
     if not res then
       for _, code in ipairs(plan.fetch) do
@@ -451,7 +456,7 @@ local function run_plan(plan, stay, req)
       local key = plan.keys[code]
       local val
       if key then
-        val = select(2, store_entry(plan.sup, code, key, sh, stay, epoch))
+        val = select(2, store_entry(plan.sup, code, key, sh, stay, epochs[code]))
         if plan.locks[key] then
           if not val then val = select(2, pcall(hm.json.encode, { v = 1, h = sh or hm.json.null })) end
           release(key, val); plan.locks[key] = nil
