@@ -83,6 +83,27 @@ def mockserver(body, status=200, headers=None):
     return {"httpResponse": {"statusCode": status, "headers": headers or {}, "body": body}}
 
 
+def connector_route(supplier):
+    """testroute.lua for a server running SUPPLIER's simulator: POST /t/{op}
+    {"input": ..., "config": {overrides}, "deadline_s": n} runs the connector's
+    op against the simulator on this very server; answers {result, error, elapsed}."""
+    return r'''
+local conn = require("connectors.%(s)s")
+hm.route("POST", "/t/{op}", function(req)
+  local b = hm.json.decode(req.body or "{}")
+  local cfg = {}
+  for k, v in pairs(hm.config.suppliers.%(s)s) do cfg[k] = v end
+  for k, v in pairs(b.config or {}) do cfg[k] = v end
+  cfg.base_url = hm.self_url() .. "/sim/%(s)s"
+  local ctx = { supplier = "%(s)s", config = cfg, request_id = req.id,
+                deadline = hm.time.monotonic() + (b.deadline_s or 5) }
+  local t0 = hm.time.monotonic()
+  local res, err = conn[req.params.op](ctx, b.input or {})
+  return { json = { result = res, error = err, elapsed = hm.time.monotonic() - t0 } }
+end)
+''' % {"s": supplier}
+
+
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 

@@ -224,22 +224,6 @@ class ErrorMapping(unittest.TestCase):
 # (b) simulator round trip
 # ---------------------------------------------------------------------------
 
-TESTROUTE = r'''
-local conn = require("connectors.agoda")
-hm.route("POST", "/t/agoda/{op}", function(req)
-  local body = hm.json.decode(req.body or "{}")
-  local conf = {}
-  for k, v in pairs(hm.config.suppliers.agoda) do conf[k] = v end
-  for k, v in pairs(body.config or {}) do conf[k] = v end
-  conf.base_url = "http://" .. req.headers["host"] .. "/sim/agoda"
-  local ctx = { supplier = "agoda", config = conf, request_id = req.id,
-                deadline = hm.time.monotonic() + (tonumber(conf.timeout_ms) or 3000) / 1000 }
-  local t0 = hm.time.monotonic()
-  local res, err = conn[req.params.op](ctx, body.input or {})
-  return { json = { result = res, error = err, elapsed = hm.time.monotonic() - t0 } }
-end)
-'''
-
 SIM_CONFIG = r'''
 return {
   lua_path = { "%(repo)s/scripts", "%(repo)s/examples", "." },
@@ -270,7 +254,7 @@ def stay_price(nightly, check_in, nights):
 class SimRoundTrip(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(SIM_CONFIG, workers=2, extra_files={"testroute.lua": TESTROUTE})
+        cls.srv = Server(SIM_CONFIG, workers=2, extra_files={"testroute.lua": hmtest.connector_route("agoda")})
         cls.srv.start()
         d = datetime.date.today() + datetime.timedelta(days=30)
         cls.check_in = d.isoformat()
@@ -291,7 +275,10 @@ class SimRoundTrip(unittest.TestCase):
         return status, (json.loads(data) if data else None)
 
     def op(self, op, inp, config=None):
-        status, out = self.post("/t/agoda/" + op, {"input": inp, "config": config or {}})
+        config = config or {}
+        # the connector's deadline follows its configured timeout (default 3 s)
+        deadline = (config.get("timeout_ms") or 3000) / 1000.0
+        status, out = self.post("/t/" + op, {"input": inp, "config": config, "deadline_s": deadline})
         self.assertEqual(status, 200, out)
         return out
 

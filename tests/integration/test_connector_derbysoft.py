@@ -289,21 +289,6 @@ class ReplayFixtures(unittest.TestCase):
 
 # ---- (b) simulator round trip ----------------------------------------------------
 
-TESTROUTE = r'''
-local conn = require("connectors.derbysoft")
-hm.route("POST", "/t/{op}", function(req)
-  local b = hm.json.decode(req.body)
-  local cfg = {}
-  for k, v in pairs(hm.config.suppliers.derbysoft) do cfg[k] = v end
-  for k, v in pairs(b.config or {}) do cfg[k] = v end
-  cfg.base_url = hm.self_url() .. "/sim/derbysoft"
-  local ctx = { supplier = "derbysoft", config = cfg, deadline = hm.time.monotonic() + 5, request_id = req.id }
-  local t0 = hm.time.monotonic()
-  local res, err = conn[req.params.op](ctx, b.input)
-  return { json = { result = res, error = err, elapsed = hm.time.monotonic() - t0 } }
-end)
-'''
-
 CONFIG = '''return { listen = "127.0.0.1:0", workers = 1,
   lua_path = { "%(src)s/scripts", "%(src)s/examples", "." },
   scripts = { "%(src)s/examples/suppliers/derbysoft.lua", "testroute.lua" },
@@ -319,7 +304,7 @@ SIM = "/sim/derbysoft/api/go"
 class SimRoundTrip(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(CONFIG % {"src": SOURCE_DIR}, workers=1, extra_files={"testroute.lua": TESTROUTE})
+        cls.srv = Server(CONFIG % {"src": SOURCE_DIR}, workers=1, extra_files={"testroute.lua": hmtest.connector_route("derbysoft")})
         cls.srv.start()
 
     @classmethod

@@ -331,22 +331,6 @@ class Replay(unittest.TestCase):
 
 # ---- (b) simulator round trip ----------------------------------------------------
 
-TESTROUTE = r'''
-local conn = require("connectors.expedia")
-hm.route("POST", "/t/{op}", function(req)
-  local b = hm.json.decode(req.body)
-  local cfg = {}
-  for k, v in pairs(hm.config.suppliers.expedia) do cfg[k] = v end
-  for k, v in pairs(b.config or {}) do cfg[k] = v end
-  cfg.base_url = hm.self_url() .. "/sim/expedia"
-  local ctx = { supplier = "expedia", config = cfg, deadline = hm.time.monotonic() + (b.deadline_s or 5),
-                request_id = req.id }
-  local t0 = hm.time.monotonic()
-  local res, err = conn[req.params.op](ctx, b.input)
-  return { json = { result = res, error = err, elapsed = hm.time.monotonic() - t0 } }
-end)
-'''
-
 CONFIG = '''return { listen = "127.0.0.1:0", workers = 1,
   lua_path = { "%(src)s/scripts", "%(src)s/examples", "." },
   scripts = { "%(src)s/examples/suppliers/expedia.lua", "testroute.lua" },
@@ -364,7 +348,7 @@ STAY = {"check_in": "2027-03-10", "check_out": "2027-03-12", "nights": 2, "rooms
 class SimRoundTrip(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(CONFIG % {"src": SOURCE_DIR}, workers=1, extra_files={"testroute.lua": TESTROUTE})
+        cls.srv = Server(CONFIG % {"src": SOURCE_DIR}, workers=1, extra_files={"testroute.lua": hmtest.connector_route("expedia")})
         cls.srv.start()
 
     @classmethod

@@ -386,25 +386,6 @@ class ReplayFixtures(unittest.TestCase):
 # (b) simulator round trip over real HTTP
 # ---------------------------------------------------------------------------
 
-TEST_ROUTE = r'''
-local conn = require("connectors.hotelbeds")
--- POST /t/{op} {"input": ..., "config": {overrides}, "deadline_s": n}: the connector against
--- the simulator on this very server (base_url built from the Host header).
-hm.route("POST", "/t/{op}", function(req)
-  local b = hm.json.decode(req.body)
-  local sc = {}
-  for k, v in pairs(hm.config.suppliers.hotelbeds) do sc[k] = v end
-  sc.base_url = "http://" .. req.headers["host"] .. "/sim/hotelbeds"
-  for k, v in pairs(b.config or {}) do sc[k] = v end
-  local ctx = { supplier = "hotelbeds", config = sc, request_id = req.id,
-                deadline = hm.time.monotonic() + (b.deadline_s or 5) }
-  local t0 = hm.time.monotonic()
-  local res, err = conn[req.params.op](ctx, b.input or {})
-  return { json = { result = res, error = err, elapsed = hm.time.monotonic() - t0 } }
-end)
-'''
-
-
 def sim_config():
     repo = SOURCE_DIR
     return """return {
@@ -426,7 +407,7 @@ class SimulatorRoundTrip(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(sim_config(), workers=2, extra_files={"testroute.lua": TEST_ROUTE})
+        cls.srv = Server(sim_config(), workers=2, extra_files={"testroute.lua": hmtest.connector_route("hotelbeds")})
         cls.srv.start()
 
     @classmethod
