@@ -351,18 +351,6 @@ local function cancel_fees(policy, net, nightly, cur, stay)
   return out
 end
 
--- refundable: judged on the fee that applies now.
-local function refundable(fees, net)
-  local now = hm.time.now()
-  for _, f in ipairs(fees) do
-    if c.parse_time(f["until"]) >= now then
-      if money.is_zero(f.fee.amount) then return "full" end
-      return money.cmp(f.fee.amount, net) < 0 and "partial" or "no"
-    end
-  end
-  return "no"
-end
-
 local function fee_now(fees, net)
   local now = hm.time.now()
   for _, f in ipairs(fees) do
@@ -398,7 +386,7 @@ local function map_rate(rr, stay)
       b = before, t = after, mp = c.val(rr.mealPlan), cf = cfk }),
     rate_id = rate_id,
     board = board_of(rr.mealPlan),
-    refundable = refundable(cf, net),
+    refundable = c.refundable_now(cf, net),
     cancel_fees = cf,
     price = { currency = cur, net = net, binding = false, taxes = taxes_of(rr, stay, before, after, cur) },
     allotment = tonumber(c.val(rr.inventory)),

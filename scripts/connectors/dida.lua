@@ -181,18 +181,6 @@ local function cancel_fees(policies, total, currency, mult, check_in)
   return out
 end
 
--- refundable: judged on the fee that applies now.
-local function refundable(fees_list, total)
-  local now = hm.time.now()
-  for _, f in ipairs(fees_list) do
-    if c.parse_time(f["until"]) >= now then
-      if money.is_zero(f.fee.amount) then return "full" end
-      return money.cmp(f.fee.amount, total) < 0 and "partial" or "no"
-    end
-  end
-  return "no"
-end
-
 -- One RatePlan -> unified rate. mult = rooms for PriceSearch (per-room
 -- prices), 1 for PriceConfirm (already the total for all rooms).
 local function map_rate(rp, hotel_id, stay, mult, ref)
@@ -213,7 +201,7 @@ local function map_rate(rp, hotel_id, stay, mult, ref)
     rate_plan_id = tostring(c.val(rp.RatePlanID)),
     name = c.val(rp.RatePlanName),
     board = board_of(rp),
-    refundable = refundable(cf, net),
+    refundable = c.refundable_now(cf, net),
     cancel_fees = cf,
     price = { currency = cur, net = net, binding = false, taxes = taxes },
     allotment = tonumber(c.val(rp.InventoryCount)),

@@ -155,4 +155,18 @@ function M.parse_time(s)
   return t
 end
 
+-- Refundability of a rate from its unified cancellation fees ({until, fee}
+-- tiers, ascending), judged on the fee that applies now: free -> "full", less
+-- than the net price -> "partial", else (or no tier left) "no".
+function M.refundable_now(fees, net)
+  local now = hm.time.now()
+  for _, f in ipairs(fees) do
+    if M.parse_time(f["until"]) >= now then
+      if hm.money.is_zero(f.fee.amount) then return "full" end
+      return hm.money.cmp(f.fee.amount, net) < 0 and "partial" or "no"
+    end
+  end
+  return "no"
+end
+
 return M
