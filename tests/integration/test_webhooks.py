@@ -19,7 +19,7 @@ import time
 import unittest
 
 from hmtest import request, run_tests
-from test_cache import (HOTEL, SAMPLE, SECRETS, SUPPLIERS, Redis, all_rates, call, fresh_stay, need_redis,
+from test_cache import (SAMPLE, SECRETS, SUPPLIERS, Redis, all_rates, call, fresh_stay, need_redis,
                         rates_body, server, sim, sim_calls, ticket)
 
 WH = [s for s in ("dida", "agoda", "hotelbeds") if s in SUPPLIERS]
@@ -157,6 +157,18 @@ class Webhooks(unittest.TestCase):
         st, _h, b = request(self.port, "POST", "/webhooks/nosuch", body="{}")
         self.assertEqual(st, 404, b)
 
+    def search_after_push(self, sup, hotel, ci, co):
+        """Search until sup's entry is a miss: the simulator's webhook (pushed
+        asynchronously, within 3 s) dropped it. Returns that search's answer."""
+        deadline = time.monotonic() + 3
+        while True:
+            j = self.rates(hotel, ci, co)
+            if sup_status(j, sup)["cache"]["misses"] == 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        self.assertEqual(sup_status(j, sup)["cache"]["misses"], 1, "webhook did not drop the entry")
+        return j
+
     def test_simulator_pushes_sold_out(self):
         """The stale-inventory scenario: the supplier sells its last room; its
         webhook drops the entry; the next search no longer shows the room."""
@@ -166,13 +178,7 @@ class Webhooks(unittest.TestCase):
                 ci, co = self.cached_stay(sup)
                 sim(self.port, sup, "_inventory", {"hotel": code, "room": room, "count": 0})
                 try:
-                    deadline = time.monotonic() + 3
-                    while True:
-                        j = self.rates(hotel, ci, co)
-                        if sup_status(j, sup)["cache"]["misses"] == 1 or time.monotonic() > deadline:
-                            break
-                        time.sleep(0.01)
-                    self.assertEqual(sup_status(j, sup)["cache"]["misses"], 1, "webhook did not drop the entry")
+                    j = self.search_after_push(sup, hotel, ci, co)
                     rooms = [r["originalRoomNaming"]["id"] for r in all_rates(j) if r["supplier"] == sup]
                     self.assertNotIn(room, rooms)
                 finally:
@@ -185,13 +191,7 @@ class Webhooks(unittest.TestCase):
                 ci, co = self.cached_stay(sup)
                 sim(self.port, sup, "_price", {"hotel": code, "room": room, "price": "777.00"})
                 try:
-                    deadline = time.monotonic() + 3
-                    while True:
-                        j = self.rates(hotel, ci, co)
-                        if sup_status(j, sup)["cache"]["misses"] == 1 or time.monotonic() > deadline:
-                            break
-                        time.sleep(0.01)
-                    self.assertEqual(sup_status(j, sup)["cache"]["misses"], 1, "webhook did not drop the entry")
+                    self.search_after_push(sup, hotel, ci, co)
                 finally:
                     sim(self.port, sup, "_price", {"hotel": code, "room": room, "price": None})
 
