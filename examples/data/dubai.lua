@@ -141,13 +141,17 @@ H.hotels = {
 }
 
 -- supplier -> supplier hotel code -> canonical hotel (the mapping table)
-H.by_supplier = {}
-for _, h in ipairs(H.hotels) do
-  for sup, m in pairs(h.suppliers) do
-    H.by_supplier[sup] = H.by_supplier[sup] or {}
-    H.by_supplier[sup][m.code] = h
+function H.index_by_supplier(hotels)
+  local by = {}
+  for _, h in ipairs(hotels) do
+    for sup, m in pairs(h.suppliers) do
+      by[sup] = by[sup] or {}
+      by[sup][m.code] = h
+    end
   end
+  return by
 end
+H.by_supplier = H.index_by_supplier(H.hotels)
 
 -- The rooms one supplier sells in one hotel: { {code, name, price, canonical}, ... }
 -- (canonical = nil for its extra_rooms).

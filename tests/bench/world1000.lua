@@ -31,12 +31,6 @@ for i = 1, N do
                   address = t.address, lat = t.lat, lng = t.lng, suppliers = sups, rooms = rooms }
 end
 
-H.by_supplier = {}
-for _, h in ipairs(H.hotels) do
-  for sup, m in pairs(h.suppliers) do
-    H.by_supplier[sup] = H.by_supplier[sup] or {}
-    H.by_supplier[sup][m.code] = h
-  end
-end
+H.by_supplier = T.index_by_supplier(H.hotels)
 H.rooms_of = T.rooms_of
 return H
