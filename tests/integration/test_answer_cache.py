@@ -22,7 +22,7 @@ import time
 import unittest
 
 from hmtest import request, run_tests
-from test_cache import ADMIN, REDIS, SAMPLE, SUPPLIERS, CacheBase, Redis, calls, fresh_stay, rates_body, server, sim, ticket
+from test_cache import ADMIN, REDIS, SAMPLE, SUPPLIERS, CacheBase, calls, fresh_stay, rates_body, sim
 from test_stale_inventory import advance, metric, rates_of, sup_status
 from test_webhooks import event_body, post_webhook
 
@@ -189,17 +189,7 @@ class AnswerLevel(CacheBase):
 
 @unittest.skipUnless(REDIS, "redis-server not installed")
 class AnswerLevelWithRedis(CacheBase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = Redis().start()
-        cls.srv = server(redis_port=cls.redis.port).start()
-        cls.port = cls.srv.port
-        cls.tk = ticket(cls.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        cls.redis.close()
+    with_redis = True
 
     def test_answer_lookup_does_not_ask_redis(self):
         ci, co = fresh_stay()

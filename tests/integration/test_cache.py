@@ -194,10 +194,13 @@ def need_redis(tc):
 
 class CacheBase(unittest.TestCase):
     server_env = None     # extra environment for the class's server
+    with_redis = False    # True: the server gets a Redis of its own (L2), when redis-server is installed
+    redis = None
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = server(env=cls.server_env).start()
+        cls.redis = Redis().start() if cls.with_redis and REDIS else None
+        cls.srv = server(redis_port=cls.redis.port if cls.redis else None, env=cls.server_env).start()
         cls.port = cls.srv.port
         cls.tk = ticket(cls.port)
 
@@ -205,6 +208,8 @@ class CacheBase(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.stop()
         cls.srv.cleanup()
+        if cls.redis:
+            cls.redis.close()
 
     def setUp(self):
         for s in SUPPLIERS:

@@ -14,14 +14,11 @@ the core's wall and monotonic clocks: no 60 s wait):
 Also: a hit just before expiry, a miss just after, and ttl/age under time travel."""
 
 import json
-import os
-import re
 import time
 import unittest
 
 from hmtest import request, run_tests
-from test_cache import (ADMIN, REDIS, SUPPLIERS, Redis, all_rates, call, fresh_stay, rates_body, server, sim,
-                        sim_calls, ticket)
+from test_cache import ADMIN, SUPPLIERS, CacheBase, all_rates, call, fresh_stay, rates_body, sim, sim_calls
 
 # canonical hotel, supplier hotel code, supplier room code
 DIDA = ("HM-DXB-0002", "15588", "401")          # webhooks = true in the demo
@@ -56,25 +53,9 @@ def sup_status(j, sup):
 
 
 @unittest.skipUnless("dida" in SUPPLIERS and "expedia" in SUPPLIERS, "needs the dida and expedia simulators")
-class StaleInventory(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.redis = Redis().start() if REDIS else None
-        cls.srv = server(redis_port=cls.redis.port if cls.redis else None,
-                         env={"HOTELMUX_TEST_CLOCK": "1"}).start()
-        cls.port = cls.srv.port
-        cls.tk = ticket(cls.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.srv.cleanup()
-        if cls.redis:
-            cls.redis.close()
-
-    def setUp(self):
-        for s in SUPPLIERS:
-            sim(self.port, s, "_faults", {})
+class StaleInventory(CacheBase):
+    with_redis = True
+    server_env = {"HOTELMUX_TEST_CLOCK": "1"}
 
     def rates(self, hotel, ci, co):
         st, j = call(self.port, "/api/search/hotelRates", rates_body(hotel, ci, co), self.tk)

@@ -19,7 +19,7 @@ import time
 import unittest
 
 from hmtest import request, run_tests
-from test_cache import (SAMPLE, SECRETS, SUPPLIERS, Redis, all_rates, call, fresh_stay, need_redis,
+from test_cache import (SAMPLE, CacheBase, SECRETS, SUPPLIERS, Redis, all_rates, call, fresh_stay, need_redis,
                         rates_body, server, sim, sim_calls, ticket)
 
 WH = [s for s in ("dida", "agoda", "hotelbeds") if s in SUPPLIERS]
@@ -56,18 +56,7 @@ def sup_status(j, sup):
     return [s for s in j["data"]["suppliers"] if s["supplier"] == sup][0]
 
 
-class Webhooks(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = server().start()
-        cls.port = cls.srv.port
-        cls.tk = ticket(cls.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop()
-        cls.srv.cleanup()
-
+class Webhooks(CacheBase):
     def rates(self, hotel, ci, co, port=None):
         st, j = call(port or self.port, "/api/search/hotelRates", rates_body(hotel, ci, co), self.tk)
         self.assertEqual((st, j["code"]), (200, 0), j)
