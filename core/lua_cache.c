@@ -90,13 +90,17 @@ static hm_redis_t *l2_of(hm_vm_t *vm)
     return w && hm_redis_connected(w->redis) ? w->redis : NULL;
 }
 
-static void count_lookup(hm_vm_t *vm, const char *level, const char *result)
+static hm_series_t *lookups_series(const char *level, const char *result)
 {
     char labels[64];
     snprintf(labels, sizeof(labels), "level=\"%s\",result=\"%s\"", level, result);
-    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_requests_total",
-                                    "Cache lookups by level and result (hit ratio per level)", labels),
-                  worker_of(vm), 1);
+    return hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_requests_total",
+                             "Cache lookups by level and result (hit ratio per level)", labels);
+}
+
+static void count_lookup(hm_vm_t *vm, const char *level, const char *result)
+{
+    hm_series_add(lookups_series(level, result), worker_of(vm), 1);
 }
 
 /* Push a cache hit as get() returns it: value, {age, ttl, source}. */
@@ -798,15 +802,19 @@ typedef struct {
     hm_task_t *task;
 } sf_park_t;
 
-static void count_sf(hm_vm_t *vm, const char *result)
+static hm_series_t *sf_series(const char *result)
 {
     char labels[48];
     snprintf(labels, sizeof(labels), "result=\"%s\"", result);
-    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_singleflight_total",
-                                    "Cache misses by singleflight role: lead (calls the supplier), "
-                                    "coalesced (got the leader's answer), landed, timeout, failed",
-                                    labels),
-                  worker_of(vm), 1);
+    return hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_singleflight_total",
+                             "Cache misses by singleflight role: lead (calls the supplier), "
+                             "coalesced (got the leader's answer), landed, timeout, failed",
+                             labels);
+}
+
+static void count_sf(hm_vm_t *vm, const char *result)
+{
+    hm_series_add(sf_series(result), worker_of(vm), 1);
 }
 
 static void sf_park_closed(uv_handle_t *h) { free(h->data); }
@@ -955,19 +963,13 @@ static int l_stats(lua_State *L)
  * no slot is written from this (possibly the control) thread. */
 static void declare_series(void)
 {
-    static const char *const lookups[] = { "level=\"l1\",result=\"hit\"", "level=\"l1\",result=\"miss\"",
-                                           "level=\"l2\",result=\"hit\"", "level=\"l2\",result=\"miss\"",
-                                           "level=\"l2\",result=\"error\"" };
-    static const char *const sf[] = { "result=\"lead\"", "result=\"coalesced\"", "result=\"landed\"",
-                                      "result=\"timeout\"", "result=\"failed\"" };
+    static const char *const lookups[][2] = { { "l1", "hit" }, { "l1", "miss" }, { "l2", "hit" },
+                                              { "l2", "miss" }, { "l2", "error" } };
+    static const char *const sf[] = { "lead", "coalesced", "landed", "timeout", "failed" };
     for (size_t i = 0; i < HM_ARRAY_SIZE(lookups); i++)
-        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_requests_total",
-                          "Cache lookups by level and result (hit ratio per level)", lookups[i]);
+        lookups_series(lookups[i][0], lookups[i][1]);
     for (size_t i = 0; i < HM_ARRAY_SIZE(sf); i++)
-        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_singleflight_total",
-                          "Cache misses by singleflight role: lead (calls the supplier), "
-                          "coalesced (got the leader's answer), landed, timeout, failed",
-                          sf[i]);
+        sf_series(sf[i]);
     hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
                       "From a node publishing an invalidation to this node applying it", "");
     hm_ari_declare_series();

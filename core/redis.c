@@ -108,15 +108,19 @@ static int ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
 }
 
 /* hotelmux_redis_errors_total{kind}: connect, timeout, disconnected, reply, unavailable. */
-static void count_error(int worker, const char *kind)
+static hm_series_t *errors_series(const char *kind)
 {
     char labels[48];
     snprintf(labels, sizeof(labels), "kind=\"%s\"", kind);
-    hm_series_add(hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_redis_errors_total",
-                                    "Redis failures: connect, timeout, disconnected, reply (an error "
-                                    "reply), unavailable (a command with no connection)",
-                                    labels),
-                  worker, 1);
+    return hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_redis_errors_total",
+                             "Redis failures: connect, timeout, disconnected, reply (an error "
+                             "reply), unavailable (a command with no connection)",
+                             labels);
+}
+
+static void count_error(int worker, const char *kind)
+{
+    hm_series_add(errors_series(kind), worker, 1);
 }
 
 static void set_connected(hm_redis_t *r, int up)
@@ -253,14 +257,8 @@ hm_redis_t *hm_redis_new(uv_loop_t *loop, const char *host, int port, int worker
     r->port = port;
     r->worker = worker;
     static const char *const kinds[] = { "connect", "timeout", "disconnected", "reply", "unavailable" };
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        char labels[48];
-        snprintf(labels, sizeof(labels), "kind=\"%s\"", kinds[i]);
-        hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_redis_errors_total",
-                          "Redis failures: connect, timeout, disconnected, reply (an error "
-                          "reply), unavailable (a command with no connection)",
-                          labels);
-    }
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        errors_series(kinds[i]);   /* at 0 from the start, for dashboards and alerts */
     r->on_message = on_message;
     r->msg_data = msg_data;
     uv_timer_init(loop, &r->reconnect);
