@@ -35,6 +35,7 @@ struct entry_s {
     entry_t *lru_prev, *lru_next;  /* head = most recent */
     uint64_t hash;
     double expires, stored_at, ttl;
+    uint64_t reads;                /* gets since it was stored (under the shard lock) */
     size_t klen, vlen, bytes;
     int ntags;
     tag_link_t *tags;              /* ntags links, in the same allocation (after key) */
@@ -188,7 +189,7 @@ static void grow(shard_t *s)
 
 static shard_t *shard_of(uint64_t h) { return &shards[(h >> 56) % NSHARDS]; }
 
-int hm_cache_get(const char *key, size_t klen, double now, hm_cache_value_t *out)
+int hm_cache_visit(const char *key, size_t klen, double now, hm_cache_visit_fn fn, void *ud)
 {
     if (!ready)
         return HM_ENOENT;
@@ -203,25 +204,38 @@ int hm_cache_get(const char *key, size_t klen, double now, hm_cache_value_t *out
         e = NULL;
     }
     if (e) {
-        out->data = malloc(e->vlen + 1);
-        if (out->data) {
-            memcpy(out->data, e->val, e->vlen);
-            out->data[e->vlen] = '\0';
-            out->len = e->vlen;
-            out->stored_at = e->stored_at;
-            out->ttl = e->ttl;
+        hm_cache_view_t v = { e->val, e->vlen, e->stored_at, e->ttl, ++e->reads };
+        rc = fn(ud, &v);
+        if (rc == HM_OK) {
             lru_unlink(s, e);
             lru_push_front(s, e);
             s->hits++;
-            rc = HM_OK;
-        } else {
-            rc = HM_ENOMEM;
         }
     } else {
         s->misses++;
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
+}
+
+static int copy_out(void *ud, const hm_cache_view_t *v)
+{
+    hm_cache_value_t *out = ud;
+    out->data = malloc(v->len + 1);
+    if (out->data == NULL)
+        return HM_ENOMEM;
+    memcpy(out->data, v->data, v->len);
+    out->data[v->len] = '\0';
+    out->len = v->len;
+    out->stored_at = v->stored_at;
+    out->ttl = v->ttl;
+    out->reads = v->reads;
+    return HM_OK;
+}
+
+int hm_cache_get(const char *key, size_t klen, double now, hm_cache_value_t *out)
+{
+    return hm_cache_visit(key, klen, now, copy_out, out);
 }
 
 int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, double ttl,

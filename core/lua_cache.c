@@ -7,11 +7,13 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include "hotelmux/agedoc.h"
 #include "hotelmux/ari.h"
 #include "hotelmux/cache.h"
 #include "hotelmux/clock.h"
 #include "hotelmux/common.h"
 #include "hotelmux/log.h"
+#include "hotelmux/lua_body.h"
 #include "hotelmux/metrics.h"
 #include "hotelmux/redis.h"
 #include "hotelmux/singleflight.h"
@@ -103,17 +105,24 @@ static void count_lookup(hm_vm_t *vm, const char *level, const char *result)
     hm_series_add(lookups_series(level, result), worker_of(vm), 1);
 }
 
-/* Push a cache hit as get() returns it: value, {age, ttl, source}. */
-static void push_hit(lua_State *L, const char *data, size_t len, double age, double ttl, const char *source)
+/* Push a cache hit as get() returns it: value, {age, ttl, source, reads}
+ * (reads: an L1 entry's reads since stored, this one included; 0 = not
+ * known, left out). */
+static void push_hit(lua_State *L, const char *data, size_t len, double age, double ttl, const char *source,
+                     uint64_t reads)
 {
     lua_pushlstring(L, data, len);
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     lua_pushnumber(L, age > 0 ? age : 0);
     lua_setfield(L, -2, "age");
     lua_pushnumber(L, ttl);
     lua_setfield(L, -2, "ttl");
     lua_pushstring(L, source);
     lua_setfield(L, -2, "source");
+    if (reads > 0) {
+        lua_pushnumber(L, (lua_Number)reads);
+        lua_setfield(L, -2, "reads");
+    }
 }
 
 static void l2_ignore(void *data, redisReply *reply, const char *err)
@@ -216,7 +225,7 @@ static void l2_got(void *data, redisReply *reply, const char *err)
                                  hm_clock_monotonic() - (age > 0 ? age : 0));
             }
             count_lookup(vm, "l2", "hit");
-            push_hit(co, bar3 + 1, (size_t)(end - bar3 - 1), age, ttl, "l2");
+            push_hit(co, bar3 + 1, (size_t)(end - bar3 - 1), age, ttl, "l2", 0);
             l2_wait_free(w);
             hm_task_wake(t, 2);
             return;
@@ -487,9 +496,124 @@ static int l_get(lua_State *L)
         return lua_yield(L, 0);
     if (rc != HM_OK)
         return fail(L, rc == HM_ENOENT ? "miss" : "no memory");
-    push_hit(L, v.data, v.len, now - v.stored_at, v.ttl, "l1");
+    push_hit(L, v.data, v.len, now - v.stored_at, v.ttl, "l1", v.reads);
     free(v.data);
     return 2;
+}
+
+/* ---- answers (agedoc.h): stored whole, ages filled in per hit ---------- */
+
+typedef struct {
+    const char *prefix;
+    size_t plen;
+    double now, fraction;
+    char *out;            /* the rendered body (malloc'd) */
+    ssize_t n;
+    double elapsed;
+    uint64_t reads;
+    char *head;           /* a copy of the head when some part is expiring */
+    size_t head_len;
+} answer_t;
+
+/* Under the shard lock: malloc and copy only, no Lua call (a Lua error
+ * would unwind past the unlock). */
+static int answer_visit(void *ud, const hm_cache_view_t *v)
+{
+    answer_t *a = ud;
+    a->elapsed = a->now - v->stored_at;
+    a->reads = v->reads;
+    a->out = malloc(HM_AGEDOC_RENDER_MAX(a->plen, v->len) + 1);
+    if (a->out == NULL)
+        return HM_ENOMEM;
+    hm_agedoc_info_t info;
+    a->n = hm_agedoc_render(v->data, v->len, a->elapsed, a->prefix, a->plen, a->out,
+                            HM_AGEDOC_RENDER_MAX(a->plen, v->len), &info);
+    if (a->n < 0) {
+        free(a->out);
+        a->out = NULL;
+        return (int)a->n;
+    }
+    if (a->fraction > 0 && info.min_left_fraction < a->fraction) {
+        a->head = malloc(info.head_len);
+        if (a->head) {
+            memcpy(a->head, v->data, info.head_len);
+            a->head_len = info.head_len;
+        }
+    }
+    return HM_OK;
+}
+
+static void push_label(void *ud, const char *label, size_t len)
+{
+    lua_State *L = ud;
+    lua_pushlstring(L, label, len);
+    lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+}
+
+static hm_series_t *answer_hits, *answer_misses;
+
+/* answer(key, prefix[, fraction]) -> body, age, reads, expiring | nil, why
+ * A stored answer (an agedoc, L1 only) rendered after prefix with its ages
+ * as they are now: a body for the handler's { body = ... }. age: seconds
+ * since it was stored; reads: hits since then, this one included;
+ * expiring: the labels of its parts with less than `fraction` of their TTL
+ * left (nil when none or no fraction). Refused in ARI requests. */
+static int l_answer(lua_State *L)
+{
+    hm_vm_t *vm = hm_vm_upvalue(L);
+    answer_t a = { 0 };
+    size_t klen;
+    const char *key = luaL_checklstring(L, 1, &klen);
+    a.prefix = luaL_optlstring(L, 2, "", &a.plen);
+    a.fraction = luaL_optnumber(L, 3, 0);
+    int n = refused_ari(L, vm, "get");
+    if (n)
+        return n;
+    hm_lua_body_push(L);   /* the answer */
+    hm_lua_body_push(L);   /* owns the head copy, if any: no leak if a Lua call below raises */
+    int top = lua_gettop(L);
+    a.now = hm_clock_monotonic();
+    int rc = hm_cache_visit(key, klen, a.now, answer_visit, &a);
+    hm_series_add(rc == HM_OK ? answer_hits : answer_misses, worker_of(vm), 1);
+    if (rc != HM_OK) {
+        if (rc == HM_EINVAL)
+            hm_log(HM_LOG_WARN, "cache: answer %.*s is not an agedoc: not served", (int)klen, key);
+        return fail(L, rc == HM_ENOENT ? "miss" : rc == HM_EINVAL ? "malformed" : "no memory");
+    }
+    hm_lua_body_adopt(L, top - 1, a.out, (size_t)a.n);
+    hm_lua_body_adopt(L, top, a.head, a.head_len);
+    lua_pushvalue(L, top - 1);
+    lua_pushnumber(L, a.elapsed > 0 ? a.elapsed : 0);
+    lua_pushnumber(L, (lua_Number)a.reads);
+    lua_pushnil(L);
+    if (a.head != NULL) {
+        lua_createtable(L, 2, 0);
+        if (hm_agedoc_expiring(a.head, a.head_len, a.elapsed, a.fraction, push_label, L) > 0)
+            lua_replace(L, -2);
+        else
+            lua_pop(L, 1);
+    }
+    return 4;
+}
+
+/* render(doc, prefix) -> body | nil, why: an agedoc rendered as just stored
+ * (the answer to the search that composed it). */
+static int l_render(lua_State *L)
+{
+    size_t len, plen;
+    const char *doc = luaL_checklstring(L, 1, &len);
+    const char *prefix = luaL_optlstring(L, 2, "", &plen);
+    hm_lua_body_push(L);
+    char *out = malloc(HM_AGEDOC_RENDER_MAX(plen, len) + 1);
+    if (out == NULL)
+        return fail(L, "no memory");
+    ssize_t n = hm_agedoc_render(doc, len, 0, prefix, plen, out, HM_AGEDOC_RENDER_MAX(plen, len), NULL);
+    if (n < 0) {
+        free(out);
+        return fail(L, "malformed");
+    }
+    hm_lua_body_adopt(L, -1, out, (size_t)n);
+    return 1;
 }
 
 /* Collect up to max tags from the array at idx (strings only) into out. */
@@ -968,6 +1092,8 @@ static void declare_series(void)
     static const char *const sf[] = { "lead", "coalesced", "landed", "timeout", "failed" };
     for (size_t i = 0; i < HM_ARRAY_SIZE(lookups); i++)
         lookups_series(lookups[i][0], lookups[i][1]);
+    answer_hits = lookups_series("answer", "hit");
+    answer_misses = lookups_series("answer", "miss");
     for (size_t i = 0; i < HM_ARRAY_SIZE(sf); i++)
         sf_series(sf[i]);
     hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",
@@ -981,7 +1107,8 @@ void hm_lua_cache_open(lua_State *L, hm_vm_t *vm)
     static const luaL_Reg fns[] = {
         { "get", l_get }, { "set", l_set }, { "set_search", l_set_search },
         { "invalidate", l_invalidate }, { "stats", l_stats }, { "flight", l_flight },
-        { "await", l_await }, { "land", l_land }, { "epoch", l_epoch }, { NULL, NULL },
+        { "await", l_await }, { "land", l_land }, { "epoch", l_epoch },
+        { "answer", l_answer }, { "render", l_render }, { NULL, NULL },
     };
     lua_newtable(L);
     for (const luaL_Reg *f = fns; f->name; f++) {

@@ -1,5 +1,6 @@
 /* lua_handler.c -- from an HTTP request to a script's coroutine and back. */
 #include "hotelmux/lua_handler.h"
+#include "hotelmux/lua_body.h"
 #include "hotelmux/ari.h"
 #include "hotelmux/admin.h"
 #include "hotelmux/common.h"
@@ -132,7 +133,7 @@ static void on_done(hm_task_t *t, int ok, lua_State *co, int nres)
     hm_header_t hdrs[MAX_RESPONSE_HEADERS];
     size_t nh = 0, len = 0;
     const char *body = NULL;
-    int status = 200;
+    int status = 200, body_idx = 0;
     if (type == LUA_TNIL) {
         status = 204;
     } else if (type == LUA_TSTRING) {
@@ -201,6 +202,9 @@ static void on_done(hm_task_t *t, int ok, lua_State *co, int nres)
             lua_getfield(co, 1, "body");
             if (lua_type(co, -1) == LUA_TSTRING) {
                 body = lua_tolstring(co, -1, &len);
+            } else if (lua_type(co, -1) == LUA_TUSERDATA && (body = hm_lua_body_bytes(co, -1, &len))) {
+                /* made in C (hm.cache.answer): written as it is, then freed */
+                body_idx = lua_gettop(co);
             } else if (!lua_isnil(co, -1)) {
                 fail(t, c, "handler returned a body that is not a string");
                 return;
@@ -216,6 +220,11 @@ static void on_done(hm_task_t *t, int ok, lua_State *co, int nres)
     record(t, status);
     if (c)
         hm_conn_respond(c, status, hdrs, nh, body ? body : "", body ? len : 0);
+    /* The connection wrote it or copied what it could not write yet: free a
+     * C-made body now, not when the GC (which sees a few bytes of userdata
+     * for tens of KB of malloc) gets to it. */
+    if (body_idx)
+        hm_lua_body_free(co, body_idx);
 }
 
 void hm_lua_handler_run(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)

@@ -26,7 +26,20 @@ typedef struct {
     size_t len;
     double stored_at;    /* monotonic seconds */
     double ttl;          /* seconds it was stored for */
+    uint64_t reads;      /* gets of this entry since it was stored, this one included */
 } hm_cache_value_t;
+
+/* What a visitor sees of an entry: valid only during the call. */
+typedef struct {
+    const char *data;
+    size_t len;
+    double stored_at, ttl;
+    uint64_t reads;
+} hm_cache_view_t;
+
+/* Runs under the entry's shard lock: keep it short, no other cache call.
+ * HM_OK counts the hit; anything else is returned by hm_cache_visit. */
+typedef int (*hm_cache_visit_fn)(void *ud, const hm_cache_view_t *v);
 
 typedef struct {
     uint64_t hits, misses, sets, evictions, expired, invalidated;
@@ -38,6 +51,9 @@ void hm_cache_shutdown(void);
 
 /* HM_OK with *out filled, HM_ENOENT on miss/expired, HM_ENOMEM. */
 int hm_cache_get(const char *key, size_t klen, double now, hm_cache_value_t *out);
+/* Like get, but fn reads the value in place (no copy): a big value is
+ * rendered straight into the caller's buffer. HM_ENOENT on miss. */
+int hm_cache_visit(const char *key, size_t klen, double now, hm_cache_visit_fn fn, void *ud);
 /* ttl > 0 required (HM_EINVAL otherwise). Replaces an existing entry.
  * HM_ELIMIT when the value alone is bigger than a shard's share of the budget. */
 int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, double ttl,

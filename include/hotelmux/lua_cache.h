@@ -1,13 +1,19 @@
 /* lua_cache.h -- hm.cache: the cache for scripts, with the ARI rules (ari.h)
  * enforced here.
  *
- *   hm.cache.get(key)                    value, {age=s, ttl=s, source="l1"} | nil, why
+ *   hm.cache.get(key)                    value, {age=s, ttl=s, source="l1", reads=n} | nil, why
  *   hm.cache.set(key, value, {ttl=s, tags={...}})
  *                                        static content (ttl <= 7 days) -> true | nil, why
  *   hm.cache.set_search(key, value, q)   a supplier's search answer; the TTL comes
  *       from scripts/policies/ttl.lua (`require "policies.ttl"`, ttl(ctx, q))
  *       clamped by the core; q = { supplier, hotel_id, check_in, nights,
  *       hotness, utc_offset_hours?, tags? }   -> ttl | nil, why
+ *   hm.cache.answer(key, prefix[, fraction])
+ *                                        a stored answer (an agedoc, agedoc.h) rendered
+ *       after prefix with its ages as they are now -> body, age, reads, expiring | nil, why
+ *       (body: a C-made response body, lua_body.h; expiring: the labels of its
+ *       parts with less than `fraction` of their TTL left, or nil)
+ *   hm.cache.render(doc, prefix)         an agedoc rendered as just stored -> body
  *   hm.cache.invalidate(tag)             -> number of entries dropped
  *   hm.cache.stats()                     -> { hits, misses, entries, bytes, ... }
  * In an ARI request every get misses and every set is refused (nil, "ari"),

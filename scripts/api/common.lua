@@ -53,13 +53,15 @@ end
 -- A JSON text with the envelope's empty-array markers turned into [].
 M.encode = encode
 
--- A success envelope around data that is already JSON, given as pieces to
--- concatenate once (the search's answer level serves stored answers without
--- decoding them).
-function M.ok_raw(req, data_pieces, extra_headers)
-  table.insert(data_pieces, 1, '{"code":0,"msg":"success","data":')
-  data_pieces[#data_pieces + 1] = "}"
-  return { status = 200, headers = headers(req, extra_headers), body = table.concat(data_pieces) }
+-- A success answer whose body was made in C (hm.cache.answer/render).
+function M.ok_body(req, body, extra_headers)
+  return { status = 200, headers = headers(req, extra_headers), body = body }
+end
+
+-- The start of a success envelope whose data object the core completes:
+-- '{"code":0,"msg":"success","data":{"<field>":<value as JSON>,'
+function M.ok_prefix(field, value)
+  return '{"code":0,"msg":"success","data":{"' .. field .. '":' .. encode(value) .. ","
 end
 
 function M.ok(req, data, extra_headers)
@@ -79,24 +81,26 @@ function M.param(field, why) M.raise(M.CODE.param, "invalid parameter " .. field
 
 -- Wrap a handler: parse the JSON body, check the ticket (unless public),
 -- turn raised api errors into envelopes and script errors into 500s.
+local function run(fn, opts, req)
+  local body = {}
+  if req.body and req.body:match("%S") then
+    local okj, b = pcall(hm.json.decode, req.body)
+    if not okj or type(b) ~= "table" then M.raise(M.CODE.param, "invalid parameter body: not a JSON object") end
+    body = b
+  end
+  if not opts.public then
+    req.app = M.authenticate(req)
+    local limited = M.rate_limit(req)
+    if limited then return limited end
+  end
+  return fn(req, body)
+end
+
 function M.handler(fn, opts)
   opts = opts or {}
   return function(req)
     req._t0 = hm.time.monotonic()
-    local ok, res = pcall(function()
-      local body = {}
-      if req.body and req.body:match("%S") then
-        local okj, b = pcall(hm.json.decode, req.body)
-        if not okj or type(b) ~= "table" then M.raise(M.CODE.param, "invalid parameter body: not a JSON object") end
-        body = b
-      end
-      if not opts.public then
-        req.app = M.authenticate(req)
-        local limited = M.rate_limit(req)
-        if limited then return limited end
-      end
-      return fn(req, body)
-    end)
+    local ok, res = pcall(run, fn, opts, req)   -- no closure per request: it would stop the JIT
     if ok then return res end
     if type(res) == "table" and res.api_error then return M.fail(req, res.code, res.msg) end
     hm.log.error("api handler failed", { path = req.path, err = tostring(res) })
@@ -116,22 +120,34 @@ local function class_of(path)
   return nil
 end
 
+-- An app's checks, built once per app: { all, day[, class] } each as
+-- { name, bucket key, rate, burst }.
+local app_checks = {}
+local function checks_of(app)
+  local c = app_checks[app]
+  if c then return c end
+  local lim = setmetatable({}, { __index = DEFAULT_LIMITS })
+  for k, v in pairs(((hm.config.apps or {})[app] or {}).limits or {}) do lim[k] = v end
+  local function check(name, rate, burst) return { name, "app:" .. app .. ":" .. name, rate, burst } end
+  c = { all = check("all", lim.qps, lim.qps), day = check("day", lim.daily / 86400, lim.daily) }
+  for _, class in ipairs({ "ari_qps", "orders_qps" }) do c[class] = check(class, lim[class], lim[class]) end
+  app_checks[app] = c
+  return c
+end
+
+local function take(c, req)
+  local ok, retry = hm.limit.take(c[2], c[3], c[4])
+  if ok then return nil end
+  local wait = math.max(1, math.ceil(retry))
+  local r = M.fail(req, M.CODE.rate_limit, "rate limit exceeded (" .. c[1] .. "): retry after " .. wait .. " s")
+  r.headers["Retry-After"] = tostring(wait)
+  return r
+end
+
 function M.rate_limit(req)
-  local app = (hm.config.apps or {})[req.app] or {}
-  local lim = setmetatable(app.limits or {}, { __index = DEFAULT_LIMITS })
-  local checks = { { "all", lim.qps, lim.qps }, { "day", lim.daily / 86400, lim.daily } }
+  local c = checks_of(req.app)
   local class = class_of(req.path)
-  if class then checks[#checks + 1] = { class, lim[class], lim[class] } end
-  for _, c in ipairs(checks) do
-    local ok, retry = hm.limit.take("app:" .. req.app .. ":" .. c[1], c[2], c[3])
-    if not ok then
-      local wait = math.max(1, math.ceil(retry))
-      local r = M.fail(req, M.CODE.rate_limit, "rate limit exceeded (" .. c[1] .. "): retry after " .. wait .. " s")
-      r.headers["Retry-After"] = tostring(wait)
-      return r
-    end
-  end
-  return nil
+  return take(c.all, req) or take(c.day, req) or (class and take(c[class], req)) or nil
 end
 
 -- JSON null / missing -> nil
@@ -216,13 +232,25 @@ function M.jwt_verify(token)
   return claims
 end
 
+-- Tickets verified by this worker, by their exact text: verifying one (an
+-- HMAC, two base64 and two JSON decodes) costs more than serving a cached
+-- search. Its expiry is still checked on every use; the table is emptied
+-- when full. A reload starts a new Lua state, so config changes (an app
+-- removed, a new secret) always apply.
+local verified, nverified, VERIFIED_MAX = {}, 0, 4096
+
 -- The appKey of the request's valid Bearer ticket; raises 401 otherwise.
 function M.authenticate(req)
   local h = req.headers and req.headers["authorization"] or ""
   local tok = h:match("^[Bb]earer%s+(%S+)$")
   if not tok then M.raise(M.CODE.auth, "authentication required: Authorization: Bearer <ticket>") end
+  local known = verified[tok]
+  if known and known.exp > hm.time.now() then return known.sub end
   local claims, why = M.jwt_verify(tok)
   if not claims then M.raise(M.CODE.auth, "authentication failed: " .. why) end
+  if nverified >= VERIFIED_MAX then verified, nverified = {}, 0 end
+  if not known then nverified = nverified + 1 end
+  verified[tok] = { sub = claims.sub, exp = claims.exp }
   return claims.sub
 end
 

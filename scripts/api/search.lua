@@ -312,20 +312,32 @@ function M.live_only(stay)
 end
 
 -- A counter in hm.shared that lives `ttl` seconds from its first increment.
-local function bump(key, ttl)
+local function bump(key, ttl, n)
   hm.shared.add(key, 0, ttl)
-  return hm.shared.incr(key, 1)
+  return hm.shared.incr(key, n or 1)
+end
+
+-- Hotness (searches a minute per hotel, for the TTL policy) is counted in
+-- this worker and added to hm.shared about once a second: two shared-dict
+-- operations per hotel on every search cost more than a cached search.
+local hot_pending, hot_flushed = {}, 0
+local function flush_hot(now)
+  local m = math.floor(now / 60)
+  for id, n in pairs(hot_pending) do bump("hot:" .. m .. ":" .. id, 130, n) end
+  hot_pending, hot_flushed = {}, now
 end
 
 local function note_searched(hotels)
-  local m = math.floor(hm.time.now() / 60)
-  for _, h in ipairs(hotels) do bump("hot:" .. m .. ":" .. h.id, 130) end
+  for _, h in ipairs(hotels) do hot_pending[h.id] = (hot_pending[h.id] or 0) + 1 end
+  local now = hm.time.now()
+  if now - hot_flushed >= 1 then flush_hot(now) end
 end
 
 local function hotness(hid)
   if not hid then return 0 end
   local m = math.floor(hm.time.now() / 60)
   local n = (hm.shared.get("hot:" .. m .. ":" .. hid) or 0) + (hm.shared.get("hot:" .. (m - 1) .. ":" .. hid) or 0)
+  n = n + (hot_pending[hid] or 0)
   return math.min(1, n / (2 * HOT_RPM))
 end
 
@@ -406,12 +418,9 @@ local function refresh(sup, code, key, stay)
   hm.shared.delete("ra:b:" .. key)
 end
 
--- A hit: count the read; refresh ahead of expiry when the key is hot.
-local function maybe_refresh(sup, code, key, meta, stay)
-  if RA_RATE <= 0 or not (hm.timer and hm.timer.at) then return end
-  local ttl, age = meta.ttl or 0, meta.age or 0
-  local reads = bump("ra:n:" .. key, math.max(1, ttl))
-  if not reads or reads < RA_MIN_READS or ttl - age >= RA_FRACTION * ttl then return end
+-- Refresh one entry in the background soon: one refresh per key in flight,
+-- at most RA_RATE a second on this node.
+local function refresh_soon(sup, code, key, stay)
   if not hm.shared.add("ra:b:" .. key, 1, 5) then return end   -- one refresh per key in flight
   -- the budget: at most RA_RATE refreshes in any one-second window on this node
   local used = bump("ra:w:" .. math.floor(hm.time.monotonic()), 2)
@@ -420,6 +429,16 @@ local function maybe_refresh(sup, code, key, meta, stay)
     return     -- "ra:b" stays for its 5 s: a budget-starved key is not retried on every read
   end
   hm.timer.at(0, function() refresh(sup, code, key, stay) end)
+end
+
+-- An entry hit: refresh ahead of expiry when the key is hot (meta.reads:
+-- the core's count of reads since it was stored; 1 for a copy just taken
+-- from Redis).
+local function maybe_refresh(sup, code, key, meta, stay)
+  if RA_RATE <= 0 or not (hm.timer and hm.timer.at) then return end
+  local ttl, age = meta.ttl or 0, meta.age or 0
+  if (meta.reads or 1) < RA_MIN_READS or ttl - age >= RA_FRACTION * ttl then return end
+  refresh_soon(sup, code, key, stay)
 end
 
 -- Singleflight: concurrent misses for one key make one supplier call. The
@@ -735,8 +754,8 @@ end
 -- The answer level (issue 4, the Varnish way). Composing a search from its
 -- cached entries costs ~1 ms of Lua (decode, pricing, signed ratePkgIds, room
 -- grouping, encode); when an answer was made of cached entries only, its
--- encoded `data` is stored whole and the next identical search is served
--- from it without decoding.
+-- encoded text is stored whole and the next identical search is served from
+-- it by the core (hm.cache.answer) without any of that.
 --   key:   every request field that changes the answer (see answer_key)
 --   tags:  the union of its entries' tags (hotel:<supplier>:<code> and
 --          supplier:<supplier>, as hm.cache.set_search sets them), so a
@@ -744,28 +763,24 @@ end
 --   TTL:   the smallest remaining TTL of its entries: never longer, so the
 --          core's clamps hold for it too; near check-in (live_only) it is
 --          neither read nor written, and ARI paths never read it
--- Per-request parts stay out of the stored text: basic (the session id) and
--- the answer's freshness are put in front of it on every hit. Each rate's
--- freshness.ageSeconds is a placeholder in the stored text, filled in on
--- every hit with the entry's true age now: all ages advance together, so an
--- entry's age is its age when the answer was stored plus the answer's own age.
--- Stored value: "<part>;<part>;...\n" .. the data object without its "{",
--- a part being "supplier|code|age|ttl|1 when it has rates, else 0".
-local ANSWER_V = "a1"
+-- The stored text is an agedoc (core/agedoc.c): a head line per part (a
+-- cached entry: its age and TTL when read, whether it has rates, and
+-- "supplier|code"), then the answer after its per-request "basic" (the
+-- session id), which each hit puts in front. Each rate's
+-- freshness.ageSeconds and the answer's own freshness are placeholders the
+-- core fills in on every hit with the ages as they are then: all ages
+-- advance together, so an entry's age is its age when the answer was stored
+-- plus the answer's own age.
+local ANSWER_V = "a2"
 -- What shapes an answer besides the request: the script generation (a reload
 -- may change the hotel data, the mapping table, pricing, fx or the secret that
 -- signs ratePkgIds; the L1 cache outlives it), then the data and suppliers.
 local ANSWER_GEN = hm.crypto.sha256_hex(table.concat({ tostring(hm.generation), data_mod, mapping_text,
                                                        table.concat(A.supplier_ids(), ",") }, "\n")):sub(1, 16)
-local AGE_MARK = "\1hm-age:"                      -- ageSeconds = AGE_MARK .. part index .. "\1"
-local AGE_JSON = "\\u0001hm-age:"                 -- how cjson writes it (after the opening quote)
-
--- hit | miss: hotelmux_cache_requests_total{level="answer"} (beside the core's
--- l1 and l2 levels) and hotelmux_search_cache_total{event="answer_hits"|"answer_misses"}
-local function answer_stat(result)
-  stat("answer_" .. result .. (result == "hit" and "s" or "es"))
-  hm.metrics.counter("hotelmux_cache_requests_total", { level = "answer", result = result })
-end
+local AGE_MARK = "\1hm-age:"                      -- part i's age: AGE_MARK .. i .. "\1"
+local ANSWER_FRESH = { source = "cache", ageSeconds = "\1hm-age:max\1", ttlSeconds = "\1hm-left:min\1",
+                       referencePrice = true }
+local RA_ON = RA_RATE > 0 and hm.timer and hm.timer.at and RA_FRACTION or nil
 
 -- The occupancy exactly as asked (rooms and children in request order: the
 -- ratePkgIds carry it), unlike occ_key which normalises for the entries.
@@ -791,111 +806,57 @@ local function answer_key(kind, hotels, stay, extra)
   return ANSWER_V .. ":" .. ANSWER_GEN .. ":" .. hm.crypto.sha256_hex(norm)
 end
 
-local function parse_parts(head)
-  local parts = {}
-  for sup, code, age, ttl, has in head:gmatch("([^|;]+)|([^|;]+)|([^|;]+)|([^|;]+)|([01])") do
-    parts[#parts + 1] = { sup = sup, code = code, age = tonumber(age), ttl = tonumber(ttl), has = has == "1" }
+-- A stored answer as the response body (rendered by the core), or nil. The
+-- hit counts as a search of its hotels (hotness); a hot answer whose parts
+-- near expiry refreshes them ahead, as composing would.
+local function answer_get(key, basic, stay, hotels)
+  local body, _, reads, expiring = hm.cache.answer(key, A.ok_prefix("basic", basic), RA_ON)
+  if not body then return nil end
+  note_searched(hotels)
+  if expiring and reads >= RA_MIN_READS then
+    for _, label in ipairs(expiring) do
+      local sup, code = label:match("^([^|]+)|(.+)$")
+      if sup then refresh_soon(sup, code, M.cache_key(sup, code, stay), stay) end
+    end
   end
-  return parts
+  return body
 end
 
--- Every part's age `elapsed` seconds after the answer was stored (nil for
--- parts without rates), and the answer's freshness then (as M.search has it).
-local function ages_at(parts, elapsed)
-  local ages, max_age, min_left = {}, nil, nil
-  for i, p in ipairs(parts) do
-    ages[i] = ""
-    if p.has then
-      local age = math.floor(p.age + elapsed + 0.5)
-      ages[i] = tostring(age)
-      if not max_age or age > max_age then max_age = age end
-      local left = math.floor(p.ttl + 0.5) - age
+-- The answer to this search as a response body: data (without basic and
+-- freshness) encoded once into an agedoc, rendered for this request and,
+-- parts given (M.search's all-cache answers), stored.
+local function answer_put(key, parts, data, basic, fresh)
+  local head, tags, seen, min_left, storable = {}, {}, {}, nil, parts and true or false
+  if parts then
+    fresh = FRESH
+    for i, p in ipairs(parts) do
+      if p.fresh then
+        p.fresh.ageSeconds = AGE_MARK .. i .. "\1"
+        fresh = ANSWER_FRESH
+      end
+      local label = p.sup .. "|" .. p.code
+      -- a code with a line break would break the head: not stored, not refreshed
+      if label:find("\n", 1, true) then storable, label = false, "" end
+      head[i] = string.format("%.3f %.3f %d %s\n", p.age, p.ttl, p.fresh and 1 or 0, label)
+      for _, t in ipairs({ "hotel:" .. p.sup .. ":" .. p.code, "supplier:" .. p.sup }) do
+        if not seen[t] then seen[t] = true; tags[#tags + 1] = t end
+      end
+      local left = p.ttl - p.age
       if not min_left or left < min_left then min_left = left end
     end
   end
-  if not max_age then return ages, FRESH end
-  return ages, { source = "cache", ageSeconds = max_age, ttlSeconds = math.max(0, min_left), referencePrice = true }
-end
-
--- The stored data from byte `from` of text (after its "{") with the age
--- placeholders filled in, as pieces for one table.concat (answers are tens
--- of KB: every extra copy shows in the CPU per search).
-local function filled_pieces(ages, text, from)
-  local out = {}
-  -- plain find, not gsub: see api/common.lua's encode
-  local at = text:find(AGE_JSON, from, true)
-  while at do
-    local stop = text:find("\\u0001", at + #AGE_JSON, true)
-    local i = tonumber(text:sub(at + #AGE_JSON, stop - 1))
-    out[#out + 1] = text:sub(from, at - 2)        -- up to the placeholder's opening quote
-    out[#out + 1] = ages[i]
-    from = stop + 7                               -- past \u0001 and the closing quote
-    at = text:find(AGE_JSON, from, true)
-  end
-  out[#out + 1] = text:sub(from)
-  return out
-end
-
--- The answer's data JSON pieces: basic and freshness (per request), then
--- the stored rest's pieces.
-local function answer_pieces(basic, fresh, rest)
-  local out = { '{"basic":', A.encode(basic), ',"freshness":', A.encode(fresh), "," }
-  for _, p in ipairs(rest) do out[#out + 1] = p end
-  return out
-end
-
--- A stored answer: its data JSON pieces with fresh ages, or nil. The hit also
--- counts as a read of its entries (hotness, refresh-ahead), as composing would.
-local L1_ONLY = { l1_only = true }   -- answers are stored in this node's L1 only
-local function answer_get(key, basic, stay, hotels)
-  local v, meta = hm.cache.get(key, L1_ONLY)
-  local nl = v and v:find("\n", 1, true)
-  if not nl then
-    answer_stat("miss")
-    return nil
-  end
-  answer_stat("hit")
-  note_searched(hotels)
-  local parts = parse_parts(v:sub(1, nl - 1))
-  local elapsed = meta.age or 0
-  for _, p in ipairs(parts) do
-    maybe_refresh(p.sup, p.code, M.cache_key(p.sup, p.code, stay), { age = p.age + elapsed, ttl = p.ttl }, stay)
-  end
-  local ages, fresh = ages_at(parts, elapsed)
-  return answer_pieces(basic, fresh, filled_pieces(ages, v, nl + 1))
-end
-
--- Encode data (without basic and freshness) for this request and, parts
--- given (M.search's all-cache answers), store it. Returns the data JSON pieces.
-local function answer_put(key, parts, data, basic, fresh)
-  if not parts then
-    data.basic, data.freshness = basic, fresh
-    return { A.encode(data) }
-  end
-  local head, tags, seen, min_left = {}, {}, {}, nil
-  for i, p in ipairs(parts) do
-    if p.fresh then p.fresh.ageSeconds = AGE_MARK .. i .. "\1" end
-    head[i] = table.concat({ p.sup, p.code, p.age, p.ttl, p.fresh and "1" or "0" }, "|")
-    for _, t in ipairs({ "hotel:" .. p.sup .. ":" .. p.code, "supplier:" .. p.sup }) do
-      if not seen[t] then seen[t] = true; tags[#tags + 1] = t end
-    end
-    local left = p.ttl - p.age
-    if not min_left or left < min_left then min_left = left end
-  end
-  head = table.concat(head, ";")
-  local body = A.encode(data):sub(2)
-  local ages = ages_at(parse_parts(head), 0)
-  -- more tags than an entry holds: an invalidation could miss it, so not
-  -- stored; nor when a code would break the part list's separators
-  if #tags <= hm.cache.max_tags and min_left > 0 and not head:find("\n", 1, true)
-     and #parse_parts(head) == #parts then
+  local doc = table.concat({ #head, "\n", table.concat(head), '"freshness":', A.encode(fresh), ",",
+                             A.encode(data):sub(2), "}" })
+  -- more tags than an entry holds: an invalidation could miss it, so not stored
+  if storable and #tags <= hm.cache.max_tags and min_left > 0 then
     -- L1 only: each node composes its own answers from the shared entries
     -- (a Redis write lands after we answer and could outlive an invalidation)
-    local ok = hm.cache.set(key, head .. "\n" .. body,
-                            { ttl = min_left, tags = tags, l1_only = true, epoch = parts.epoch })
+    local ok = hm.cache.set(key, doc, { ttl = min_left, tags = tags, l1_only = true, epoch = parts.epoch })
     if ok then stat("answer_stored") end
   end
-  return answer_pieces(basic, fresh, filled_pieces(ages, body, 1))
+  local body, err = hm.cache.render(doc, A.ok_prefix("basic", basic))
+  if not body then error("answer not rendered: " .. tostring(err)) end
+  return body
 end
 
 hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
@@ -911,14 +872,14 @@ hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
   local key = CACHE_ON and not M.live_only(stay)
               and answer_key("list", hotels, stay, { tostring(desc), page, size, tostring(max_rates) })
   local hit = key and answer_get(key, basic, stay, hotels)
-  if hit then return A.ok_raw(req, hit, { ["Session-Id"] = sid }) end
+  if hit then return A.ok_body(req, hit, { ["Session-Id"] = sid }) end
   local grouped, statuses, fresh, parts = M.search(req, stay, hotels)
   local list = build_hotels(grouped, stay, max_rates, desc)
   local total = #list
   local from = (page - 1) * size + 1
   local pageList = {}
   for i = from, math.min(total, from + size - 1) do pageList[#pageList + 1] = list[i] end
-  return A.ok_raw(req, answer_put(key, key and parts, {
+  return A.ok_body(req, answer_put(key, key and parts, {
     list = A.arr(pageList),
     total = total, hasMore = from + size - 1 < total, pageNum = page, pageSize = size,
     suppliers = A.arr(statuses),
@@ -936,11 +897,11 @@ hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
   local key = CACHE_ON and not M.live_only(stay)
               and answer_key("rates", hotels, stay, { tostring(desc), tostring(max_rates) })
   local hit = key and answer_get(key, basic, stay, hotels)
-  if hit then return A.ok_raw(req, hit) end
+  if hit then return A.ok_body(req, hit) end
   local grouped, statuses, fresh, parts = M.search(req, stay, hotels)
   local list = build_hotels(grouped, stay, max_rates, desc)
   local h = list[1]
-  return A.ok_raw(req, answer_put(key, key and parts, {
+  return A.ok_body(req, answer_put(key, key and parts, {
     hotelId = hotels[1].id,
     rooms = A.arr(h and h.rooms or {}),
     minPrice = h and h.minPrice or hm.json.null,

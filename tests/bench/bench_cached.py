@@ -7,7 +7,8 @@ warms every (supplier, hotel) entry with the adaptive TTLs (a stay > 14 days
 away: 300 s for suppliers with webhooks, 60 s without), then runs wrk with a
 Zipf(s) workload of POST /api/search/hotelRates over the 1,000 hotels.
 Prints, per run: searches/s, p50/p99, the cache hit ratio over the run (from
-/metrics: hotelmux_search_cache_total{event="hits"|"misses"|"answer_hits"}:
+/metrics: hotelmux_search_cache_total{event="hits"|"misses"} and
+hotelmux_cache_requests_total{level="answer",result="hit"}:
 a search served whole from the answer level counts as one hit), supplier calls
 made during it, and the server's RSS; then the medians. The machine may be
 shared: read the medians, not one run.
@@ -71,6 +72,9 @@ def metrics(port):
         m = re.match(r'hotelmux_search_cache_total\{event="([a-z_]+)"\} ([\d.e+]+)', line)
         if m:
             out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+        m = re.match(r'hotelmux_cache_requests_total\{level="answer",result="hit"\} ([\d.e+]+)', line)
+        if m:
+            out["answer_hits"] = out.get("answer_hits", 0) + float(m.group(1))
     return out
 
 
