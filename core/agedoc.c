@@ -135,6 +135,30 @@ static size_t put_long(char *out, long v)
 #define MARK_OPEN "\"\\u0001hm-"
 #define MARK_CLOSE "\\u0001\""
 
+/* The next MARK_OPEN at or after from, or NULL. Found by its backslash,
+ * not by memmem: memmem keys on the leading quote, which is every few bytes
+ * of JSON, while a backslash is rare in an answer, and memchr skips the
+ * text between at vector speed (memmem was 7 % of a cached search). */
+static const char *find_mark(const char *from, const char *start, const char *end)
+{
+    const size_t open = sizeof(MARK_OPEN) - 1;
+    for (const char *b = from + 1; b < end; b++) {
+        b = memchr(b, '\\', (size_t)(end - b));
+        if (b == NULL || (size_t)(end - b) < open - 1)
+            return NULL;
+        if (b[-1] != '"' || memcmp(b - 1, MARK_OPEN, open) != 0)   /* b - 1 >= from */
+            continue;
+        /* The quote must open a string, not be an escaped one inside a
+         * supplier's text (an odd run of backslashes before it). */
+        const char *q = b - 1;
+        while (q > start && q[-1] == '\\')
+            q--;
+        if (((b - 1) - q) % 2 == 0)
+            return b - 1;
+    }
+    return NULL;
+}
+
 /* The placeholder whose name starts at q (after MARK_OPEN): its value in
  * *v and where the text goes on after it, or NULL when it is not one. */
 static const char *placeholder(const char *q, const char *end, const head_t *h, double elapsed,
@@ -196,8 +220,8 @@ ssize_t hm_agedoc_render(const char *doc, size_t len, double elapsed, const char
     o += prefix_len;
     const char *p = doc + h.body, *end = doc + len;
     const size_t open = sizeof(MARK_OPEN) - 1;
-    for (;;) {
-        const char *m = memmem(p, (size_t)(end - p), MARK_OPEN, open);
+    for (const char *from = p;;) {
+        const char *m = find_mark(from, doc + h.body, end);
         if (m == NULL)
             break;
         memcpy(o, p, (size_t)(m - p));
@@ -209,11 +233,11 @@ ssize_t hm_agedoc_render(const char *doc, size_t len, double elapsed, const char
              * start like one): copied as it is, never an error. */
             memcpy(o, m, open);
             o += open;
-            p = m + open;
+            p = from = m + open;
             continue;
         }
         o += put_long(o, v);
-        p = q;
+        p = from = q;
     }
     head_free(&h);
     memcpy(o, p, (size_t)(end - p));

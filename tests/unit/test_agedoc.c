@@ -67,6 +67,22 @@ HM_TEST(lookalikes_are_copied_not_filled)
     HM_CHECK_STR(out, "{\"basic\":1,[\"\\u0001hm-age:7\\u0001\",\"\\u0001hm-age:1\",\"\\u0001hm-x\\u0001\",2]");
 }
 
+HM_TEST(other_escapes_are_copied)
+{
+    /* Marks are found by their backslash: every other escape (a quote, a
+     * backslash, \n, a \u0001 without "hm-", a mark's text after an escaped
+     * quote inside a supplier's string) is copied as it is, and a mark at the
+     * very start of the document or right after another is filled. */
+    const char *doc = "1\n2 60 1 a|b\n"
+                      "\"\\u0001hm-age:1\\u0001\"\"\\u0001hm-age:1\\u0001\","
+                      "\"a\\\"b\\\\\\n\\u0001x\",\"q\\\"\\u0001hm-age:1\\u0001\",\"q\\\\\",\"\\u0001hm-age:1\\u0001\"";
+    char out[512];
+    ssize_t n = render(doc, 0, out, sizeof(out), NULL);
+    HM_CHECK(n > 0);
+    out[n > 0 ? n : 0] = '\0';
+    HM_CHECK_STR(out, "{\"basic\":1,22,\"a\\\"b\\\\\\n\\u0001x\",\"q\\\"\\u0001hm-age:1\\u0001\",\"q\\\\\",2");
+}
+
 HM_TEST(no_parts_with_data)
 {
     const char *doc = "1\n0 60 0 a|b\n{\"x\":\"\\u0001hm-age:max\\u0001\"}";
@@ -116,5 +132,6 @@ HM_TEST(expiring_parts)
 }
 
 HM_TEST_MAIN(HM_TEST_ENTRY(fills_ages_as_stored), HM_TEST_ENTRY(ages_advance_together),
-             HM_TEST_ENTRY(lookalikes_are_copied_not_filled), HM_TEST_ENTRY(no_parts_with_data),
+             HM_TEST_ENTRY(lookalikes_are_copied_not_filled), HM_TEST_ENTRY(other_escapes_are_copied),
+             HM_TEST_ENTRY(no_parts_with_data),
              HM_TEST_ENTRY(malformed_heads_and_small_buffers), HM_TEST_ENTRY(expiring_parts))
