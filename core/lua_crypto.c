@@ -317,10 +317,32 @@ static size_t check_random_size(lua_State *L, int idx)
     return (size_t)n;
 }
 
+/* Small draws (session ids, uuids: one per search) come from a per-thread
+ * pool refilled 4 KiB at a time. OpenSSL's RAND_bytes makes a getpid()
+ * system call on every call (its fork check), which on this path cost more
+ * than the bytes. Each pool byte is handed out once and wiped. hotelmux
+ * never forks after its workers start, so no two processes share a pool. */
+#define RANDOM_POOL 4096
+#define RANDOM_POOLED_MAX 64
+
 static void random_fill(lua_State *L, unsigned char *p, size_t n)
 {
-    if (RAND_bytes(p, (int)n) != 1)
-        luaL_error(L, "crypto: random generator failed");
+    static _Thread_local unsigned char pool[RANDOM_POOL];
+    static _Thread_local size_t left;
+    if (n > RANDOM_POOLED_MAX) {
+        if (RAND_bytes(p, (int)n) != 1)
+            luaL_error(L, "crypto: random generator failed");
+        return;
+    }
+    if (left < n) {
+        if (RAND_bytes(pool, RANDOM_POOL) != 1)
+            luaL_error(L, "crypto: random generator failed");
+        left = RANDOM_POOL;
+    }
+    unsigned char *from = pool + RANDOM_POOL - left;
+    memcpy(p, from, n);
+    memset(from, 0, n);
+    left -= n;
 }
 
 static int l_random_bytes(lua_State *L)
