@@ -860,34 +860,38 @@ local function answer_put(key, parts, data, basic, fresh)
 end
 
 -- Parsed searches by request body (and currency header), per worker: a
--- repeated search (the cached case) finds its answer without parsing,
--- validating and keying the body again (a third of a hit's Lua time). Used
--- only to look the answer up: a miss parses afresh. Only bodies that parsed
--- cleanly are kept, never one with relative dates ("now()+7": its meaning
--- changes with the day); emptied when full. A memo hit whose answer is gone
--- falls through to the full path, which does not look the same key up twice.
+-- repeated search (the cached case) finds its answer before its body is even
+-- decoded (A.handler's before_body), without parsing, validating and keying
+-- it again. Only bodies that parsed cleanly are kept, never one with relative
+-- dates ("now()+7": its meaning changes with the day); emptied when full. A
+-- memo hit whose answer is gone falls through to the full path, which does
+-- not look the same key up twice (req.memo_key).
 local memo, nmemo, MEMO_MAX = { list = {}, rates = {} }, 0, 4096
 
-local function memo_get(kind, req)
-  local m = req.body and memo[kind][req.body]
-  if m and m.currency == (req.headers.currency or false) and not M.live_only(m.stay) then return m end
-  return nil
-end
-
-local function memo_put(kind, req, key, stay, hotels)
+local function memo_put(kind, req, key, stay, hotels, session)
   if not req.body or req.body:find("now(", 1, true) then return end
   if nmemo >= MEMO_MAX then memo, nmemo = { list = {}, rates = {} }, 0 end
   if not memo[kind][req.body] then nmemo = nmemo + 1 end
-  memo[kind][req.body] = { key = key, stay = stay, hotels = hotels, currency = req.headers.currency or false }
+  memo[kind][req.body] = { key = key, stay = stay, hotels = hotels, session = session,
+                           currency = req.headers.currency or false }
 end
 
-hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
-  local m = memo_get("list", req)
-  if m then
-    local sid = session_id()
-    local hit = answer_get(m.key, { destinationId = H.destination.id, sessionId = sid }, m.stay, m.hotels)
-    if hit then return A.ok_body(req, hit, { ["Session-Id"] = sid }) end
+local function memo_answer(kind, req)
+  local m = req.body and memo[kind][req.body]
+  if not m or m.currency ~= (req.headers.currency or false) or M.live_only(m.stay) then return nil end
+  req.memo_key = m.key
+  local sid = m.session or session_id()
+  if kind == "rates" then
+    local hit = answer_get(m.key, { sessionId = sid }, m.stay, m.hotels)
+    return hit and A.ok_body(req, hit)
   end
+  local hit = answer_get(m.key, { destinationId = H.destination.id, sessionId = sid }, m.stay, m.hotels)
+  return hit and A.ok_body(req, hit, { ["Session-Id"] = sid })
+end
+local LIST_FAST = { before_body = function(req) return memo_answer("list", req) end }
+local RATES_FAST = { before_body = function(req) return memo_answer("rates", req) end }
+
+hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
   local stay = parse_stay(body, req)
   local desc = sort_desc(body)
   local page = A.int(body, "pageNum", 1, 1)
@@ -900,7 +904,7 @@ hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
   local key = CACHE_ON and not M.live_only(stay)
               and answer_key("list", hotels, stay, { tostring(desc), page, size, tostring(max_rates) })
   if key then memo_put("list", req, key, stay, hotels) end
-  local hit = key and key ~= (m and m.key) and answer_get(key, basic, stay, hotels)
+  local hit = key and key ~= req.memo_key and answer_get(key, basic, stay, hotels)
   if hit then return A.ok_body(req, hit, { ["Session-Id"] = sid }) end
   local grouped, statuses, fresh, parts = M.search(req, stay, hotels)
   local list = build_hotels(grouped, stay, max_rates, desc)
@@ -913,14 +917,9 @@ hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
     total = total, hasMore = from + size - 1 < total, pageNum = page, pageSize = size,
     suppliers = A.arr(statuses),
   }, basic, fresh), { ["Session-Id"] = sid })
-end))
+end, LIST_FAST))
 
 hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
-  local m = memo_get("rates", req)
-  if m then
-    local hit = answer_get(m.key, { sessionId = A.val(body.sessionId) or session_id() }, m.stay, m.hotels)
-    if hit then return A.ok_body(req, hit) end
-  end
   local stay = parse_stay(body, req)
   local desc = sort_desc(body)
   if not A.val(body.hotelId) and #A.list(body, "hotelIds") == 0 then A.param("hotelId", "required") end
@@ -930,8 +929,8 @@ hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
   local basic = { sessionId = A.val(body.sessionId) or session_id() }
   local key = CACHE_ON and not M.live_only(stay)
               and answer_key("rates", hotels, stay, { tostring(desc), tostring(max_rates) })
-  if key then memo_put("rates", req, key, stay, hotels) end
-  local hit = key and key ~= (m and m.key) and answer_get(key, basic, stay, hotels)
+  if key then memo_put("rates", req, key, stay, hotels, A.val(body.sessionId)) end
+  local hit = key and key ~= req.memo_key and answer_get(key, basic, stay, hotels)
   if hit then return A.ok_body(req, hit) end
   local grouped, statuses, fresh, parts = M.search(req, stay, hotels)
   local list = build_hotels(grouped, stay, max_rates, desc)
@@ -943,7 +942,7 @@ hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
     isAvailable = h and h.isAvailable or false,
     suppliers = A.arr(statuses),
   }, basic, fresh))
-end))
+end, RATES_FAST))
 
 -- Decode a ratePkgId into (supplier, fields) or raise a param error.
 function M.decode_pkg(body)
