@@ -131,8 +131,14 @@ return base
         ids = ["HM-DXB-B%04d" % i for i in range(1, N + 1)]
         bad = 0
         for k in range(0, N, 50):
-            j = post(port, "/api/search/hotelList", dict(stay, hotelIds=ids[k:k + 50], pageSize=50), ticket)
-            bad += sum(1 for s in j["data"]["suppliers"] if s["status"] != "ok")
+            # a supplier late under load (its deadline is 300 ms) is asked again:
+            # the entries that arrived are cached, so a retry asks only the rest
+            for _ in range(3):
+                j = post(port, "/api/search/hotelList", dict(stay, hotelIds=ids[k:k + 50], pageSize=50), ticket)
+                late = sum(1 for s in j["data"]["suppliers"] if s["status"] != "ok")
+                if not late:
+                    break
+            bad += late
         if bad:
             sys.exit("bench_cached: %d supplier answers were not ok while warming" % bad)
         j = post(port, "/api/search/hotelRates", dict(stay, hotelId=ids[0]), ticket)
