@@ -6,6 +6,7 @@
 #include "hotelmux/router.h"
 #include "hotelmux/common.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,8 +28,19 @@ typedef struct {
     int handler;
 } route_t;
 
+/* What rejects most routes for a path, kept apart from route_t (which is
+ * large) in a dense array that a lookup scans: segment count, and the first
+ * segment when it is literal. */
+typedef struct {
+    uint64_t key0;     /* seg_key of the first segment, when lit0 */
+    size_t len0;
+    size_t nseg;
+    int lit0, wildcard;
+} route_head_t;
+
 struct hm_router_s {
     route_t *routes;
+    route_head_t *heads;
     size_t n, cap;
 };
 
@@ -46,10 +58,21 @@ void hm_router_free(hm_router_t *r)
         free(r->routes[i].names);
     }
     free(r->routes);
+    free(r->heads);
     free(r);
 }
 
 size_t hm_router_count(const hm_router_t *r) { return r->n; }
+
+/* Up to the first 8 bytes of a segment as one number: most routes differ
+ * from the request path in their first segment ("api", "sim", "admin"), and
+ * one compare (with the length) rejects them. */
+static uint64_t seg_key(const char *s, size_t len)
+{
+    uint64_t k = 0;
+    memcpy(&k, s, len < sizeof(k) ? len : sizeof(k));
+    return k;
+}
 
 static int split_pattern(route_t *rt)
 {
@@ -125,6 +148,10 @@ int hm_router_add(hm_router_t *r, const char *method, const char *pattern, int h
         if (nr == NULL)
             return HM_ENOMEM;
         r->routes = nr;
+        route_head_t *nh = realloc(r->heads, cap * sizeof(*nh));
+        if (nh == NULL)
+            return HM_ENOMEM;
+        r->heads = nh;
         r->cap = cap;
     }
     route_t *rt = &r->routes[r->n];
@@ -140,13 +167,19 @@ int hm_router_add(hm_router_t *r, const char *method, const char *pattern, int h
         free(rt->names);
         return rc;
     }
+    route_head_t *hd = &r->heads[r->n];
+    memset(hd, 0, sizeof(*hd));
+    hd->nseg = rt->nseg;
+    hd->wildcard = rt->wildcard;
+    if (rt->nseg > 0 && !rt->seg[0].capture) {
+        hd->lit0 = 1;
+        hd->len0 = rt->seg[0].len;
+        hd->key0 = seg_key(rt->seg[0].text, rt->seg[0].len);
+    }
     r->n++;
     return HM_OK;
 }
 
-/* Match one route against the path; returns a specificity score (higher is
- * better) or -1. Literal segments score 2, captures 1, a wildcard 0. Base-3
- * digits over up to MAX_SEGMENTS + 2 places need 64 bits (3^34 < 2^63). */
 /* A request path cut at its slashes once per lookup, so each route compares
  * segments instead of scanning the path again (with ~80 routes in the demo,
  * rescanning was 9,000 instructions a request). Only the first
@@ -155,6 +188,7 @@ typedef struct {
     const char *text[MAX_SEGMENTS + 1];
     size_t len[MAX_SEGMENTS + 1];
     size_t n;
+    uint64_t key0;     /* seg_key of the first segment */
 } path_segs_t;
 
 static int split_path(const char *path, size_t path_len, path_segs_t *ps)
@@ -170,14 +204,27 @@ static int split_path(const char *path, size_t path_len, path_segs_t *ps)
         ps->len[ps->n++] = (size_t)(seg_end - p);
         p = seg_end + 1; /* steps past end after the last segment */
     }
+    ps->key0 = seg_key(ps->text[0], ps->len[0]);   /* n >= 1: "/" has one empty segment */
     return HM_OK;
 }
 
-static long long match_route(const route_t *rt, const path_segs_t *ps, hm_route_match_t *m)
+/* Match one route against the path; returns a specificity score (higher is
+ * better) or -1. Literal segments score 2, captures 1, a wildcard 0. Base-3
+ * digits over up to MAX_SEGMENTS + 2 places need 64 bits (3^34 < 2^63). */
+static int may_match(const route_head_t *hd, const path_segs_t *ps)
 {
+    if (hd->nseg > ps->n || (!hd->wildcard && hd->nseg < ps->n))
+        return 0;
+    return !hd->lit0 || (hd->len0 == ps->len[0] && hd->key0 == ps->key0);
+}
+
+static long long match_route(const hm_router_t *r, size_t i_route, const path_segs_t *ps,
+                             hm_route_match_t *m)
+{
+    const route_t *rt = &r->routes[i_route];
     long long score = 1;
     size_t np = 0;
-    if (rt->nseg > ps->n || (!rt->wildcard && rt->nseg < ps->n))
+    if (!may_match(&r->heads[i_route], ps))
         return -1;
     for (size_t i = 0; i < rt->nseg; i++) {
         const segment_t *sg = &rt->seg[i];
@@ -209,12 +256,15 @@ int hm_router_match(const hm_router_t *r, const char *method, size_t method_len,
     long long best = -1;
     int path_matched = 0;
     const route_t *best_rt = NULL;
+    size_t best_i = 0;
     path_segs_t ps;
     if (split_path(path, path_len, &ps) != HM_OK)
         return HM_ENOENT;
     for (size_t i = 0; i < r->n; i++) {
+        if (!may_match(&r->heads[i], &ps))
+            continue;
         const route_t *rt = &r->routes[i];
-        long long score = match_route(rt, &ps, NULL);
+        long long score = match_route(r, i, &ps, NULL);
         if (score < 0)
             continue;
         path_matched = 1;
@@ -228,10 +278,11 @@ int hm_router_match(const hm_router_t *r, const char *method, size_t method_len,
         if (score > best) {
             best = score;
             best_rt = rt;
+            best_i = i;
         }
     }
     if (best_rt) {
-        match_route(best_rt, &ps, m);
+        match_route(r, best_i, &ps, m);
         m->handler = best_rt->handler;
         m->pattern = best_rt->pattern;
         return HM_OK;
@@ -243,7 +294,7 @@ int hm_router_match(const hm_router_t *r, const char *method, size_t method_len,
         allow[0] = '\0';
         for (size_t i = 0; i < r->n; i++) {
             const route_t *rt = &r->routes[i];
-            if (match_route(rt, &ps, NULL) < 0)
+            if (match_route(r, i, &ps, NULL) < 0)
                 continue;
             size_t ml = strlen(rt->method);
             if (used + ml + 3 >= allow_cap)
