@@ -24,7 +24,7 @@ local function headers(req, extra)
   if req and req._t0 then
     h["Server-Cost-Milliseconds"] = tostring(math.floor((hm.time.monotonic() - req._t0) * 1000))
   end
-  for k, v in pairs(extra or {}) do h[k] = v end
+  if extra then for k, v in pairs(extra) do h[k] = v end end
   return h
 end
 
