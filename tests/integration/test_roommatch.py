@@ -243,6 +243,31 @@ class CliDecisions(unittest.TestCase):
         out = self.run_map("--threshold", "0.95", "King Room with City View", "Deluxe King - City View").stdout
         self.assertIn("decision: DIFFERENT", out)
 
+    def test_best_assign(self):
+        with tempfile.TemporaryDirectory() as d:
+            q, c = os.path.join(d, "q.txt"), os.path.join(d, "c.txt")
+            with open(q, "w") as f:
+                f.write("King Room\nDeluxe King Room\n\n")
+            with open(c, "w") as f:
+                f.write("Deluxe Room, 1 King Bed\nRoom, 1 King Bed, Non Smoking (notes here)\n")
+            alone = [x.split("\t") for x in self.run_map("--best", q, c, cwd=SOURCE_DIR).stdout.splitlines()]
+            self.assertEqual([x[1] for x in alone], ["Deluxe Room, 1 King Bed"] * 2 + [""])
+            one = [x.split("\t") for x in self.run_map("--best", "--assign", q, c, cwd=SOURCE_DIR)
+                   .stdout.splitlines()]
+            self.assertEqual([(x[1], x[3]) for x in one],
+                             [("Room, 1 King Bed, Non Smoking (notes here)", "same"),
+                              ("Deluxe Room, 1 King Bed", "same"), ("", "new")])
+            # --suggest: lines sharing an id are one canonical room, taken once
+            rooms, canon = os.path.join(d, "rooms.tsv"), os.path.join(d, "canon.tsv")
+            with open(rooms, "w") as f:
+                f.write("R1\tKing Room\nR2\tDeluxe King Room\n")
+            with open(canon, "w") as f:
+                f.write("DLX\tDeluxe Room, 1 King Bed\nDLX\tDeluxe King\nSTD\tRoom, 1 King Bed\n")
+            sheet = self.run_map("--suggest", "--assign", rooms, canon, cwd=SOURCE_DIR).stdout.splitlines()
+            got = {r.split("\t")[4]: (r.split("\t")[0], r.split("\t")[6]) for r in sheet[1:]}
+            self.assertEqual(got, {"R1": ("yes", "STD"), "R2": ("yes", "DLX")})
+            self.assertEqual(self.run_map("--matrix", "--assign", q, c, ok=False).returncode, 2)
+
     def test_best_suggest_write_table(self):
         with tempfile.TemporaryDirectory() as d:
             rooms, canon = os.path.join(d, "rooms.txt"), os.path.join(d, "canon.txt")
@@ -300,6 +325,19 @@ hm.route("POST", "/score", function(req)
   local i, bs = hm.mapping.best(b.a, b.cands or { b.b })
   return { json = { score = s, explain = ex, best = i, best_score = bs } }
 end)
+hm.route("POST", "/assign", function(req)
+  local b = hm.json.decode(req.body)
+  local picks = hm.mapping.assign(b.names, b.rooms, mapping.merge_threshold, mapping.min_margin)
+  local out = {}
+  for i, p in ipairs(picks) do out[i] = { room = p.room or 0, merged = p.merged, score = p.score } end
+  local argmax = {}
+  for i, n in ipairs(b.names) do
+    local flat = {}
+    for j, r in ipairs(b.rooms) do flat[j] = type(r) == "table" and r[1] or r end
+    argmax[i] = hm.mapping.best(n, flat)
+  end
+  return { json = { picks = out, argmax = argmax } }
+end)
 hm.route("POST", "/group", function(req)
   local b = hm.json.decode(req.body)
   mapping.table = {}
@@ -350,6 +388,31 @@ class LuaMapping(unittest.TestCase):
         r = self.post("/score", {"a": "Twin Room", "b": "King Room"})
         self.assertLess(r["score"], 0.35)
         self.assertIn("bed_type", r["explain"]["conflicts"])
+
+    def test_assign(self):
+        # the plain name's argmax is the upgraded room; one-to-one, the
+        # upgraded query takes it first and the plain one gets the plain room
+        names = ["King Room", "Deluxe King Room", "Mystery Loft"]
+        rooms = ["Deluxe Room, 1 King Bed", ["Room, 1 King Bed, Non Smoking (notes here)", "King Guest Room"]]
+        r = self.post("/assign", {"names": names, "rooms": rooms})
+        self.assertEqual(r["argmax"][:2], [1, 1])
+        self.assertEqual([(p["room"], p["merged"]) for p in r["picks"]], [(2, True), (1, True), (0, False)])
+        self.assertEqual(r["picks"][1]["score"], 1)
+
+    def test_group_one_to_one(self):
+        # supplier a answers first (cheapest); b's plain "King Room" must join
+        # a's plain room, not the deluxe one its name scores higher
+        offers = [
+            {"supplier": "a", "room_id": "A1", "room_name": "Deluxe Room, 1 King Bed", "price": "100"},
+            {"supplier": "b", "room_id": "B1", "room_name": "King Room", "price": "110"},
+            {"supplier": "a", "room_id": "A2", "room_name": "Room, 1 King Bed, Non Smoking (notes here)",
+             "price": "150"},
+            {"supplier": "b", "room_id": "B2", "room_name": "Deluxe King Room", "price": "160"},
+        ]
+        rooms = self.post("/group", {"hotel": "H1", "offers": offers})["rooms"]
+        self.assertEqual(sorted((x["names"].get("a", ""), x["names"].get("b", "")) for x in rooms),
+                         [("Deluxe Room, 1 King Bed", "Deluxe King Room"),
+                          ("Room, 1 King Bed, Non Smoking (notes here)", "King Room")])
 
     def test_group(self):
         offers = [
