@@ -69,6 +69,16 @@ static void call(lua_State *L, int nargs, int nres)
     }
 }
 
+/* Pushes the list { x, y }. */
+static void push_pair(lua_State *L, const char *x, size_t lx, const char *y, size_t ly)
+{
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, x, lx);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, y, ly);
+    lua_rawseti(L, -2, 2);
+}
+
 static void lua_side(const char *a, size_t la, const char *b, size_t lb, float score)
 {
     lua_State *L = luaL_newstate();
@@ -97,11 +107,7 @@ static void lua_side(const char *a, size_t la, const char *b, size_t lb, float s
 
     lua_getfield(L, m, "best");
     lua_pushlstring(L, a, la);
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, b, lb);
-    lua_rawseti(L, -2, 1);
-    lua_pushlstring(L, a, la);
-    lua_rawseti(L, -2, 2);
+    push_pair(L, b, lb, a, la);
     call(L, 2, 2);
     if (!lua_isnil(L, -2)) {
         lua_Number i = lua_tonumber(L, -2);
@@ -112,19 +118,11 @@ static void lua_side(const char *a, size_t la, const char *b, size_t lb, float s
     lua_pop(L, 2);
 
     lua_getfield(L, m, "assign");
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, a, la);
-    lua_rawseti(L, -2, 1);
-    lua_pushlstring(L, b, lb);
-    lua_rawseti(L, -2, 2);
+    push_pair(L, a, la, b, lb);
     lua_createtable(L, 2, 0);
     lua_pushlstring(L, b, lb);
     lua_rawseti(L, -2, 1);
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, a, la);
-    lua_rawseti(L, -2, 1);
-    lua_pushlstring(L, b, lb);
-    lua_rawseti(L, -2, 2);
+    push_pair(L, a, la, b, lb);
     lua_rawseti(L, -2, 2);
     lua_pushnumber(L, 0.5);
     lua_pushnumber(L, 0.02);
