@@ -163,17 +163,24 @@ static int l_assign(lua_State *L)
     for (int i = 1; i <= nq; i++)
         if (room_names(L, 1, i, 0) < 0)
             return luaL_argerror(L, 1, "names must be strings");
+    if (nq == 0) {
+        lua_newtable(L);
+        return 1;
+    }
+    /* every name is scored against every room and every room name: bound both */
     for (int j = 1; j <= nr; j++) {
         int k = room_names(L, 2, j, 1);
         if (k < 0)
             return luaL_argerror(L, 2, "rooms must be names or lists of names");
         nm += k;
+        if ((size_t)nq * (size_t)(nm > j ? nm : j) > ASSIGN_MAX_PAIRS)
+            return luaL_error(L, "hm.mapping.assign: %d names x %d rooms is too many pairs", nq, nr);
     }
-    if (nq > 0 && nr > 0 && (size_t)nq * (size_t)nr > ASSIGN_MAX_PAIRS)
-        return luaL_error(L, "hm.mapping.assign: %d x %d rooms is too many pairs", nq, nr);
+    luaL_checkstack(L, 12, "hm.mapping.assign");
     hm_room_t *q = lua_newuserdata(L, ((size_t)nq + 1) * sizeof(hm_room_t));
     hm_room_t *mem = lua_newuserdata(L, ((size_t)nm + 1) * sizeof(hm_room_t));
     const char **mname = lua_newuserdata(L, ((size_t)nm + 1) * sizeof(char *));
+    size_t *mlen = lua_newuserdata(L, ((size_t)nm + 1) * sizeof(size_t));
     int *first = lua_newuserdata(L, ((size_t)nr + 1) * sizeof(int)); /* room j: members first[j]..first[j+1]-1 */
     float *m = lua_newuserdata(L, ((size_t)nq * nr + 1) * sizeof(float));
     hm_room_pick_t *pick = lua_newuserdata(L, ((size_t)nq + 1) * sizeof(hm_room_pick_t));
@@ -190,6 +197,7 @@ static int l_assign(lua_State *L)
             if (s == NULL || k >= nm)
                 return luaL_argerror(L, 2, "rooms must be names or lists of names");
             mname[k] = s; /* a string held by the rooms table: stays valid during the call */
+            mlen[k] = len;
             hm_room_parse(s, len, &mem[k++]);
             if (!single)
                 lua_pop(L, 1);
@@ -205,7 +213,10 @@ static int l_assign(lua_State *L)
         for (int j = 0; j < nr; j++) {
             float best = 0.0f;
             for (int t = first[j]; t < first[j + 1]; t++) {
-                float v = (len > 0 && strcmp(s, mname[t]) == 0) ? 1.0f : hm_room_score(&q[i], &mem[t], NULL);
+                /* the very same name: the same room (as mapping.best_room has it) */
+                float v = (len > 0 && len == mlen[t] && memcmp(s, mname[t], len) == 0)
+                              ? 1.0f
+                              : hm_room_score(&q[i], &mem[t], NULL);
                 if (v > best)
                     best = v;
             }

@@ -437,7 +437,12 @@ hm.route("POST", "/assign", function(req)
     for j, r in ipairs(b.rooms) do flat[j] = type(r) == "table" and r[1] or r end
     argmax[i] = hm.mapping.best(n, flat)
   end
-  return { json = { picks = out, argmax = argmax } }
+  local bad = {
+    pcall(hm.mapping.assign, { 5 }, { "x" }, 0.5),            -- a name that is not a string
+    (pcall(hm.mapping.assign, { "x" }, { { "y", false } }, 0.5)), -- nor a room's name
+  }
+  local none = hm.mapping.assign({}, { "x" }, 0.5)
+  return { json = { picks = out, argmax = argmax, bad = bad, none = #none } }
 end)
 hm.route("POST", "/group", function(req)
   local b = hm.json.decode(req.body)
@@ -499,6 +504,10 @@ class LuaMapping(unittest.TestCase):
         self.assertEqual(r["argmax"][:2], [1, 1])
         self.assertEqual([(p["room"], p["merged"]) for p in r["picks"]], [(2, True), (1, True), (0, False)])
         self.assertEqual(r["picks"][1]["score"], 1)
+        self.assertEqual((r["bad"], r["none"]), ([False, False], 0))
+        # a name a room already holds (another supplier spelled it the same) scores 1
+        r = self.post("/assign", {"names": ["King Guest Room"], "rooms": rooms})
+        self.assertEqual((r["picks"][0]["room"], r["picks"][0]["score"]), (2, 1))
 
     def test_group_one_to_one(self):
         # supplier a answers first (cheapest); b's plain "King Room" must join
