@@ -10,6 +10,7 @@
 #include "hotelmux/common.h"
 #include "hotelmux/config.h"
 #include "hotelmux/lua_sandbox.h"
+#include "hotelmux/roomassign.h"
 #include "hotelmux/roomname.h"
 
 /* A mapping table is small (one row per supplier room); refuse anything huge. */
@@ -133,6 +134,115 @@ static int l_best(lua_State *L)
     return 2;
 }
 
+/* One argument of assign: a name, or a room's list of names. */
+static int room_names(lua_State *L, int idx, int k, int nest)
+{
+    lua_rawgeti(L, idx, k);
+    int n = lua_type(L, -1) == LUA_TSTRING ? 1 : (nest && lua_istable(L, -1)) ? (int)lua_objlen(L, -1) : -1;
+    lua_pop(L, 1);
+    return n;
+}
+
+/* Pairs scored by one assign call: far above any hotel's room lists
+ * (hundreds), low enough that a runaway call cannot take the worker's
+ * memory (12 bytes a pair while deciding). */
+#define ASSIGN_MAX_PAIRS (1u << 20)
+
+/* hm.mapping.assign(names, rooms, threshold, margin) -> picks: one supplier's
+ * room names one-to-one onto candidate rooms (roomassign.h). rooms[j] is a
+ * name or a list of names (a room several suppliers name: it scores its best
+ * name; an identical name scores 1). picks[i] = { room = j | nil, score =,
+ * merged = bool }. Every buffer is a userdata, so a Lua error on the way
+ * (bad argument, out of memory) leaks nothing. */
+static int l_assign(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    double threshold = luaL_checknumber(L, 3), margin = luaL_optnumber(L, 4, 0);
+    int nq = (int)lua_objlen(L, 1), nr = (int)lua_objlen(L, 2), nm = 0;
+    for (int i = 1; i <= nq; i++)
+        if (room_names(L, 1, i, 0) < 0)
+            return luaL_argerror(L, 1, "names must be strings");
+    if (nq == 0) {
+        lua_newtable(L);
+        return 1;
+    }
+    /* every name is scored against every room and every room name: bound both */
+    for (int j = 1; j <= nr; j++) {
+        int k = room_names(L, 2, j, 1);
+        if (k < 0)
+            return luaL_argerror(L, 2, "rooms must be names or lists of names");
+        nm += k;
+        if ((size_t)nq * (size_t)(nm > j ? nm : j) > ASSIGN_MAX_PAIRS)
+            return luaL_error(L, "hm.mapping.assign: %d names x %d rooms is too many pairs", nq, nr);
+    }
+    luaL_checkstack(L, 12, "hm.mapping.assign");
+    hm_room_t *q = lua_newuserdata(L, ((size_t)nq + 1) * sizeof(hm_room_t));
+    hm_room_t *mem = lua_newuserdata(L, ((size_t)nm + 1) * sizeof(hm_room_t));
+    const char **mname = lua_newuserdata(L, ((size_t)nm + 1) * sizeof(char *));
+    size_t *mlen = lua_newuserdata(L, ((size_t)nm + 1) * sizeof(size_t));
+    int *first = lua_newuserdata(L, ((size_t)nr + 1) * sizeof(int)); /* room j: members first[j]..first[j+1]-1 */
+    float *m = lua_newuserdata(L, ((size_t)nq * nr + 1) * sizeof(float));
+    hm_room_pick_t *pick = lua_newuserdata(L, ((size_t)nq + 1) * sizeof(hm_room_pick_t));
+    int k = 0;
+    for (int j = 1; j <= nr; j++) {
+        first[j - 1] = k;
+        lua_rawgeti(L, 2, j);
+        int single = lua_type(L, -1) == LUA_TSTRING, n = single ? 1 : (int)lua_objlen(L, -1);
+        for (int t = 1; t <= n; t++) {
+            if (!single)
+                lua_rawgeti(L, -1, t);
+            size_t len;
+            const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+            if (s == NULL || k >= nm)
+                return luaL_argerror(L, 2, "rooms must be names or lists of names");
+            mname[k] = s; /* a string held by the rooms table: stays valid during the call */
+            mlen[k] = len;
+            hm_room_parse(s, len, &mem[k++]);
+            if (!single)
+                lua_pop(L, 1);
+        }
+        lua_pop(L, 1);
+    }
+    first[nr] = k;
+    for (int i = 0; i < nq; i++) {
+        lua_rawgeti(L, 1, i + 1);
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        hm_room_parse(s, len, &q[i]);
+        for (int j = 0; j < nr; j++) {
+            float best = 0.0f;
+            for (int t = first[j]; t < first[j + 1]; t++) {
+                /* the very same name: the same room (as mapping.best_room has it) */
+                float v = (len > 0 && len == mlen[t] && memcmp(s, mname[t], len) == 0)
+                              ? 1.0f
+                              : hm_room_score(&q[i], &mem[t], NULL);
+                if (v > best)
+                    best = v;
+            }
+            m[(size_t)i * nr + j] = best;
+        }
+        lua_pop(L, 1);
+    }
+    int rc = hm_room_assign(m, (size_t)nq, (size_t)nr, NULL, threshold, margin, pick);
+    if (rc != HM_OK)
+        return luaL_error(L, "hm.mapping.assign: %s", hm_strerror(rc));
+    lua_createtable(L, nq, 0);
+    for (int i = 0; i < nq; i++) {
+        lua_createtable(L, 0, 3);
+        if (pick[i].cand >= 0) {
+            lua_pushinteger(L, pick[i].cand + 1);
+            lua_setfield(L, -2, "room");
+        }
+        lua_pushnumber(L, pick[i].score);
+        lua_setfield(L, -2, "score");
+        lua_pushboolean(L, pick[i].merged);
+        lua_setfield(L, -2, "merged");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
 /* hm.mapping.read_table(path) -> text | nil, err. Relative paths are taken
  * from the config's directory (the first sandbox directory); the file must
  * end in ".csv" and lie under the script directories, so this widens the
@@ -214,9 +324,10 @@ void hm_lua_mapping_open(lua_State *L)
         {"parse", l_parse},
         {"score", l_score},
         {"best", l_best},
+        {"assign", l_assign},
         {"read_table", l_read_table},
         {NULL, NULL},
     };
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     luaL_register(L, NULL, fns);
 }

@@ -13,20 +13,25 @@
 #include <unistd.h>
 
 #include "hotelmux/common.h"
+#include "hotelmux/roomassign.h"
 #include "hotelmux/roomname.h"
 
 static void usage(void)
 {
     fprintf(stderr,
             "usage: hotelmux map [OPTIONS] \"ROOM A\" \"ROOM B\"      explain one pair\n"
-            "       hotelmux map [OPTIONS] --best QUERIES CANDIDATES\n"
-            "       hotelmux map [OPTIONS] --suggest [--supplier S] [--hotel H] ROOMS CANONICAL\n"
+            "       hotelmux map [OPTIONS] --best [--assign] QUERIES CANDIDATES\n"
+            "       hotelmux map [OPTIONS] --suggest [--assign] [--supplier S] [--hotel H] ROOMS CANONICAL\n"
             "       hotelmux map --write-table REVIEW [--table EXISTING.csv]\n"
             "       hotelmux map --matrix QUERIES CANDIDATES\n"
             "       hotelmux map --bench [PAIRS]\n"
             "       hotelmux map --classify TRAIN TEST\n"
             "OPTIONS: --policy FILE (default: $HOTELMUX_MAPPING_POLICY, ./scripts/policies/mapping.lua,\n"
             "         then the source tree's), --threshold T (overrides the policy's merge_threshold)\n"
+            "--assign: one-to-one, for one supplier's rooms of one hotel (a supplier lists each room\n"
+            "         once): best pairs are decided first and each candidate room is merged with at\n"
+            "         most one query (the way hotelRates groups); without it each query takes its\n"
+            "         own best candidate\n"
             "See docs/mapping.md.\n");
 }
 
@@ -250,7 +255,49 @@ static int best_two(const hm_room_t *q, const cands_t *c, float *best, float *se
     return bs > 0 ? b : -1;
 }
 
-static int cmd_best(const char *qpath, const char *cpath, int matrix, const policy_t *pol)
+/* Every query's pick. Default: each query alone takes its best candidate
+ * (best_two). assign: one-to-one within the list (roomassign.h), for when
+ * QUERIES is one supplier's rooms of one hotel: a candidate room merged with
+ * one query is out of the running for the others. */
+static int pick_all(const hm_room_t *q, size_t nq, const cands_t *c, int assign, const policy_t *pol,
+                    hm_room_pick_t *out)
+{
+    if (!assign) {
+        for (size_t i = 0; i < nq; i++) {
+            float bs = 0, second = -1;
+            int b = best_two(&q[i], c, &bs, &second);
+            out[i] = (hm_room_pick_t){b, b >= 0 ? bs : 0.0f, second, b >= 0 && decide(pol, bs, second)};
+        }
+        return HM_OK;
+    }
+    float *m = NULL;
+    int *group = NULL;
+    int rc = HM_ENOMEM;
+    if (c->n && nq <= SIZE_MAX / sizeof(float) / c->n && (m = malloc(nq * c->n * sizeof(float))) &&
+        (group = malloc(c->n * sizeof(int)))) {
+        for (size_t i = 0; i < nq; i++)
+            for (size_t j = 0; j < c->n; j++)
+                m[i * c->n + j] = hm_room_score(&q[i], &c->room[j], NULL);
+        /* lines with one id are names of one room (--suggest); in --best the
+         * id is the name, so a name listed twice is still one room */
+        for (size_t j = 0; j < c->n; j++) {
+            size_t k = 0;
+            while (strcmp(c->id[k], c->id[j]) != 0)
+                k++;
+            group[j] = (int)k;
+        }
+        rc = hm_room_assign(m, nq, c->n, group, pol->threshold, pol->margin, out);
+    } else if (c->n == 0) {
+        rc = hm_room_assign(NULL, nq, 0, NULL, pol->threshold, pol->margin, out);
+    }
+    free(m);
+    free(group);
+    if (rc != HM_OK)
+        fprintf(stderr, "hotelmux map: --assign: %s\n", hm_strerror(rc));
+    return rc;
+}
+
+static int cmd_best(const char *qpath, const char *cpath, int matrix, int assign, const policy_t *pol)
 {
     lines_t q;
     cands_t c;
@@ -260,23 +307,33 @@ static int cmd_best(const char *qpath, const char *cpath, int matrix, const poli
         lines_free(&q);
         return 1;
     }
-    for (size_t i = 0; i < q.n; i++) {
-        hm_room_t r;
-        hm_room_parse(q.v[i], strlen(q.v[i]), &r);
+    int rc = HM_ENOMEM;
+    hm_room_t *r = malloc((q.n ? q.n : 1) * sizeof(hm_room_t));
+    hm_room_pick_t *pick = matrix ? NULL : malloc((q.n ? q.n : 1) * sizeof(hm_room_pick_t));
+    if (r && (matrix || pick)) {
+        /* an empty line is an empty room: it scores 0 and gets no candidate */
+        for (size_t i = 0; i < q.n; i++)
+            hm_room_parse(q.v[i], strlen(q.v[i]), &r[i]);
+        rc = matrix ? HM_OK : pick_all(r, q.n, &c, assign, pol, pick);
+    } else {
+        fprintf(stderr, "hotelmux map: out of memory\n");
+    }
+    for (size_t i = 0; rc == HM_OK && i < q.n; i++) {
         if (matrix) {
             for (size_t j = 0; j < c.n; j++)
-                printf("%s%.5f", j ? "\t" : "", hm_room_score(&r, &c.room[j], NULL));
+                printf("%s%.5f", j ? "\t" : "", hm_room_score(&r[i], &c.room[j], NULL));
             printf("\n");
             continue;
         }
-        float bs = 0, second = -1;
-        int b = q.v[i][0] ? best_two(&r, &c, &bs, &second) : -1;
-        printf("%s\t%s\t%.4f\t%s\n", q.v[i], b >= 0 ? c.name[b] : "", b >= 0 ? bs : 0.0,
-               b >= 0 && decide(pol, bs, second) ? "same" : "new");
+        const hm_room_pick_t *p = &pick[i];
+        printf("%s\t%s\t%.4f\t%s\n", q.v[i], p->cand >= 0 ? c.name[p->cand] : "", p->score,
+               p->merged ? "same" : "new");
     }
+    free(pick);
+    free(r);
     cands_free(&c);
     lines_free(&q);
-    return 0;
+    return rc == HM_OK ? 0 : 1;
 }
 
 /* A tab or newline in a TSV field would shift the columns. */
@@ -294,7 +351,7 @@ static void tsv_field(const char *s, char end)
  * feeds it to --write-table. CANONICAL may list several names per id (each
  * supplier's known name): a room scores its best name. */
 static int cmd_suggest(const char *rpath, const char *cpath, const char *supplier, const char *hotel,
-                       const policy_t *pol)
+                       int assign, const policy_t *pol)
 {
     cands_t r, c;
     if (cands_load(rpath, 1, &r) != HM_OK)
@@ -303,14 +360,21 @@ static int cmd_suggest(const char *rpath, const char *cpath, const char *supplie
         cands_free(&r);
         return 1;
     }
+    hm_room_pick_t *pick = malloc((r.n ? r.n : 1) * sizeof(hm_room_pick_t));
+    if (!pick || pick_all(r.room, r.n, &c, assign, pol, pick) != HM_OK) {
+        if (!pick)
+            fprintf(stderr, "hotelmux map: out of memory\n");
+        free(pick);
+        cands_free(&r);
+        cands_free(&c);
+        return 1;
+    }
     printf("decision\tscore\tsupplier\thotel_id\troom\troom_name\tcanonical_room_id\tcanonical_name\n");
     size_t yes = 0, no = 0;
     for (size_t i = 0; i < r.n; i++) {
-        float bs, second;
-        int b = best_two(&r.room[i], &c, &bs, &second);
-        int ok = b >= 0 && decide(pol, bs, second);
+        int b = pick[i].cand, ok = pick[i].merged;
         ok ? yes++ : no++;
-        printf("%s\t%.4f\t", ok ? "yes" : "no", bs);
+        printf("%s\t%.4f\t", ok ? "yes" : "no", pick[i].score);
         tsv_field(supplier, '\t');
         tsv_field(hotel, '\t');
         tsv_field(r.id[i], '\t');
@@ -320,6 +384,7 @@ static int cmd_suggest(const char *rpath, const char *cpath, const char *supplie
     }
     fprintf(stderr, "hotelmux map: %zu suggested (score >= %.2f, margin %.2f, %s), %zu left for review\n",
             yes, pol->threshold, pol->margin, pol->source, no);
+    free(pick);
     cands_free(&r);
     cands_free(&c);
     return 0;
@@ -644,7 +709,7 @@ int hm_mapcmd_main(int argc, char **argv)
     const char *policy = NULL, *threshold = NULL, *supplier = NULL, *hotel = NULL, *table = NULL;
     char *pos[4];
     const char *mode = NULL;
-    int npos = 0;
+    int npos = 0, assign = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;
@@ -658,6 +723,8 @@ int hm_mapcmd_main(int argc, char **argv)
             hotel = argv[++i];
         else if (strcmp(a, "--table") == 0 && has)
             table = argv[++i];
+        else if (strcmp(a, "--assign") == 0)
+            assign = 1;
         else if (a[0] == '-' && a[1] == '-' && mode == NULL && npos == 0 &&
                  (strcmp(a, "--best") == 0 || strcmp(a, "--matrix") == 0 || strcmp(a, "--bench") == 0 ||
                   strcmp(a, "--classify") == 0 || strcmp(a, "--suggest") == 0 ||
@@ -673,12 +740,17 @@ int hm_mapcmd_main(int argc, char **argv)
             return 2;
         }
     }
+    /* --assign is about one list against another: --best and --suggest only */
+    if (assign && !(mode && (strcmp(mode, "best") == 0 || strcmp(mode, "suggest") == 0))) {
+        usage();
+        return 2;
+    }
     if (mode && strcmp(mode, "bench") == 0 && npos <= 1)
         return cmd_bench(npos == 1 ? atol(pos[0]) : 20000000L);
     if (mode && strcmp(mode, "classify") == 0 && npos == 2)
         return cmd_classify(pos[0], pos[1]);
     if (mode && strcmp(mode, "matrix") == 0 && npos == 2)
-        return cmd_best(pos[0], pos[1], 1, &pol);
+        return cmd_best(pos[0], pos[1], 1, 0, &pol);
     if (mode && strcmp(mode, "write-table") == 0 && npos == 1)
         return cmd_write_table(pos[0], table);
     int known = (!mode && npos == 2) || (mode && npos == 2 &&
@@ -713,6 +785,6 @@ int hm_mapcmd_main(int argc, char **argv)
     if (!mode)
         return cmd_pair(pos[0], pos[1], &pol);
     if (strcmp(mode, "best") == 0)
-        return cmd_best(pos[0], pos[1], 0, &pol);
-    return cmd_suggest(pos[0], pos[1], supplier ? supplier : "", hotel ? hotel : "", &pol);
+        return cmd_best(pos[0], pos[1], 0, assign, &pol);
+    return cmd_suggest(pos[0], pos[1], supplier ? supplier : "", hotel ? hotel : "", assign, &pol);
 }

@@ -19,8 +19,9 @@ local FRESH = { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice 
 -- room_mapping_csv: supplier, supplier hotel code, room code or name ->
 -- canonical room id), (2) the hotel data's per-supplier room codes, (3) the
 -- similarity model (policies/mapping.lua: threshold, margin, one room per
--- supplier name) against the hotel's canonical rooms and the rooms already
--- made; below the threshold the room stays its own room.
+-- supplier name; each supplier's rooms assigned one-to-one) against the
+-- hotel's canonical rooms and the rooms already made; below the threshold
+-- the room stays its own room.
 local MAP = require("policies.mapping")
 MAP.table = {}
 local mapping_text = ""
@@ -118,18 +119,17 @@ local function regroup(g)
   end
   table.sort(extra, function(a, b) return a.id < b.id end)
   for _, c in ipairs(extra) do cands[#cands + 1] = c end
-  for _, e in ipairs(unmapped) do
-    local c, score = MAP.best_room(cands, e.sup, e.name)
-    if c then
-      e.mapped_by, e.score = "model", score
-    else
-      c = { id = e.sup .. ":" .. e.code, names = {}, members = {}, entries = {}, name = e.name }
-      cands[#cands + 1] = c
-      e.mapped_by, e.score = "none", score
-    end
-    add_member(c, e.sup, e.name)
-    c.entries[#c.entries + 1] = e
-  end
+  -- the model: each supplier's unmapped rooms at once, one-to-one onto the
+  -- rooms so far (MAP.place / MAP.assign), suppliers in the stable order
+  MAP.place(cands, unmapped, function(e) return e.sup end, function(e) return e.name end,
+    function(e)
+      return { id = e.sup .. ":" .. e.code, names = {}, members = {}, entries = {}, name = e.name }
+    end,
+    function(c, e, score, merged)
+      e.mapped_by, e.score = merged and "model" or "none", score
+      add_member(c, e.sup, e.name)
+      c.entries[#c.entries + 1] = e
+    end)
   g.rooms, g.order = {}, {}
   for _, c in ipairs(cands) do
     if #c.entries > 0 then

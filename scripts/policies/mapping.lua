@@ -17,7 +17,9 @@
 --                 offers={ cheapest first }, source="table"|"model" }, ... }
 --             cheapest room first
 --   mapping.to_csv(hotel_id, rooms)             -- confirmed matches -> CSV rows
---   mapping.best_room(rooms, supplier, name)    -- the model's pick, or nil
+--   mapping.best_room(rooms, supplier, name)    -- the model's pick for one name, or nil
+--   mapping.assign(rooms, supplier, names)      -- one supplier's names at once, one-to-one
+--   mapping.place(rooms, items, ...)            -- assign, supplier by supplier (group, hotelRates)
 --   mapping.attributes({ names })               -- { class, type, bed, bedCount, view, ... }
 --
 -- The thresholds below are the one source of truth: hotelRates
@@ -204,11 +206,79 @@ function M.attributes(names)
   return out
 end
 
+-- One supplier's room names onto rooms at once. A supplier lists each of
+-- its rooms once, so this is a one-to-one assignment, not one argmax per
+-- name: the best-scoring pair of a name and a free room is decided first
+-- (core/roomassign.c), a merged room is taken, and the next name picks among
+-- the rooms left. So the plain "King Room" is not pulled into "Deluxe Room,
+-- 1 King Bed" once "Deluxe King Room" has it. A merge still needs
+-- merge_threshold and min_margin over the other free rooms.
+-- rooms: as for best_room; names: distinct names of supplier.
+-- Returns out[i] = { room = the room | nil (own room), score = its best }.
+function M.assign(rooms, supplier, names)
+  local out = {}
+  if not M.same_supplier_keeps_rooms then      -- no one-room-per-name rule: each name alone
+    for i, n in ipairs(names) do
+      local r, sc = M.best_room(rooms, supplier, n)
+      out[i] = { room = r, score = sc }
+    end
+    return out
+  end
+  local sup = supplier or "?"
+  local open, members, rest, at = {}, {}, {}, {}
+  for _, r in ipairs(rooms) do
+    if r.names[sup] == nil then open[#open + 1] = r; members[#members + 1] = r.members end
+  end
+  for i, n in ipairs(names) do
+    local own                                  -- this very name is in a room already (the table)
+    for _, r in ipairs(rooms) do if r.names[sup] == n then own = r; break end end
+    if own then out[i] = { room = own, score = 1 }
+    else rest[#rest + 1] = n; at[#at + 1] = i end
+  end
+  local picks = hm.mapping.assign(rest, members, M.merge_threshold, M.min_margin)
+  for k, p in ipairs(picks) do
+    out[at[k]] = { room = p.merged and open[p.room] or nil, score = p.score }
+  end
+  return out
+end
+
+-- The model's grouping of items (offers, supplier rooms) into rooms:
+-- supplier by supplier, in the order of each supplier's first item, its
+-- distinct names are assigned to the rooms so far (M.assign); a name left
+-- over makes a new room, which the later suppliers can join. Items with the
+-- same supplier and name always share a room.
+--   supplier_of(item), name_of(item): its supplier and room name
+--   new_room(item) -> room (first item of a name no room takes; appended to rooms here)
+--   join(room, item, score, merged): put item into room
+function M.place(rooms, items, supplier_of, name_of, new_room, join)
+  local by_sup, order = {}, {}
+  for _, it in ipairs(items) do
+    local s = supplier_of(it) or "?"
+    local t = by_sup[s]
+    if not t then t = { names = {}, items = {} }; by_sup[s] = t; order[#order + 1] = s end
+    local n = name_of(it) or ""
+    if not t.items[n] then t.items[n] = {}; t.names[#t.names + 1] = n end
+    local l = t.items[n]
+    l[#l + 1] = it
+  end
+  for _, s in ipairs(order) do
+    local t = by_sup[s]
+    local picks = M.assign(rooms, s, t.names)
+    for i, n in ipairs(t.names) do
+      local its, room = t.items[n], picks[i].room
+      local merged = room ~= nil
+      if not merged then room = new_room(its[1]); rooms[#rooms + 1] = room end
+      for _, it in ipairs(its) do join(room, it, picks[i].score, merged) end
+    end
+  end
+  return rooms
+end
+
 function M.group(hotel_id, offers)
   local sorted = {}
   for i, o in ipairs(offers or {}) do sorted[i] = o end
   table.sort(sorted, cheaper)                  -- cheapest first everywhere below
-  local rooms, by_id = {}, {}
+  local rooms, by_id, rest = {}, {}, {}
   for _, o in ipairs(sorted) do
     local id = M.lookup(o.supplier, hotel_id, o.room_id, o.room_name)
     if id then                                 -- 1. the table wins
@@ -217,25 +287,24 @@ function M.group(hotel_id, offers)
         r = new_room(id, o, "table"); by_id[id] = r; rooms[#rooms + 1] = r
       end
       add(r, o)
+    else
+      rest[#rest + 1] = o
     end
   end
-  for _, o in ipairs(sorted) do                -- 2. the model, for the rest
-    if not M.lookup(o.supplier, hotel_id, o.room_id, o.room_name) then
-      local best, best_s = M.best_room(rooms, o.supplier, o.room_name)
-      if best then
-        add(best, o)
-        best.score = math.min(best.score or 1, best_s)
-      else
-        local r = new_room("auto:" .. (hm.mapping.parse(o.room_name or "").normalised or ""), o, "model")
-        -- two unmerged rooms may normalise alike: keep ids unique
-        local id, n = r.id, 1
-        while by_id[id] do n = n + 1; id = r.id .. "#" .. n end
-        r.id = id; by_id[id] = r
-        rooms[#rooms + 1] = r
-        add(r, o)
-      end
-    end
-  end
+  -- 2. the model, for the rest: suppliers in the order of their cheapest offer
+  M.place(rooms, rest, function(o) return o.supplier end, function(o) return o.room_name end,
+    function(o)
+      local r = new_room("auto:" .. (hm.mapping.parse(o.room_name or "").normalised or ""), o, "model")
+      -- two unmerged rooms may normalise alike: keep ids unique
+      local id, n = r.id, 1
+      while by_id[id] do n = n + 1; id = r.id .. "#" .. n end
+      r.id = id; by_id[id] = r
+      return r
+    end,
+    function(r, o, score, merged)
+      if merged then r.score = math.min(r.score or 1, score) end
+      add(r, o)
+    end)
   for _, r in ipairs(rooms) do table.sort(r.offers, cheaper); r.members = nil end
   table.sort(rooms, function(a, b) return cheaper(a.offers[1], b.offers[1]) end)
   return rooms

@@ -11,7 +11,9 @@
  *   - best picks an index in range, and its score is the candidate's;
  *   - attrs_format fits any buffer (and NUL-terminates it);
  *   - hm.mapping.parse/score/best answer without raising, with the same
- *     numbers as C. */
+ *     numbers as C;
+ *   - hm.mapping.assign({a, b}, {b, {a, b}}) answers a pick per name, rooms
+ *     in range, scores in 0..1, no room merged twice. */
 #include "fuzz_main.h"
 
 #include <lauxlib.h>
@@ -67,6 +69,16 @@ static void call(lua_State *L, int nargs, int nres)
     }
 }
 
+/* Pushes the list { x, y }. */
+static void push_pair(lua_State *L, const char *x, size_t lx, const char *y, size_t ly)
+{
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, x, lx);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, y, ly);
+    lua_rawseti(L, -2, 2);
+}
+
 static void lua_side(const char *a, size_t la, const char *b, size_t lb, float score)
 {
     lua_State *L = luaL_newstate();
@@ -95,11 +107,7 @@ static void lua_side(const char *a, size_t la, const char *b, size_t lb, float s
 
     lua_getfield(L, m, "best");
     lua_pushlstring(L, a, la);
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, b, lb);
-    lua_rawseti(L, -2, 1);
-    lua_pushlstring(L, a, la);
-    lua_rawseti(L, -2, 2);
+    push_pair(L, b, lb, a, la);
     call(L, 2, 2);
     if (!lua_isnil(L, -2)) {
         lua_Number i = lua_tonumber(L, -2);
@@ -107,6 +115,35 @@ static void lua_side(const char *a, size_t la, const char *b, size_t lb, float s
         lua_Number s = lua_tonumber(L, -1);
         FUZZ_ASSERT(s >= 0 && s <= 1);
     }
+    lua_pop(L, 2);
+
+    lua_getfield(L, m, "assign");
+    push_pair(L, a, la, b, lb);
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, b, lb);
+    lua_rawseti(L, -2, 1);
+    push_pair(L, a, la, b, lb);
+    lua_rawseti(L, -2, 2);
+    lua_pushnumber(L, 0.5);
+    lua_pushnumber(L, 0.02);
+    call(L, 4, 1);
+    FUZZ_ASSERT(lua_istable(L, -1) && lua_objlen(L, -1) == 2);
+    int merged_room[2] = {0, 0};
+    for (int k = 1; k <= 2; k++) {
+        lua_rawgeti(L, -1, k);
+        lua_getfield(L, -1, "room");
+        lua_getfield(L, -2, "score");
+        lua_getfield(L, -3, "merged");
+        int room = lua_isnil(L, -3) ? 0 : (int)lua_tointeger(L, -3);
+        FUZZ_ASSERT(room >= 0 && room <= 2);
+        FUZZ_ASSERT(lua_tonumber(L, -2) >= 0 && lua_tonumber(L, -2) <= 1);
+        if (lua_toboolean(L, -1)) {
+            FUZZ_ASSERT(room > 0);
+            merged_room[k - 1] = room;
+        }
+        lua_pop(L, 4);
+    }
+    FUZZ_ASSERT(merged_room[0] == 0 || merged_room[0] != merged_room[1]);
     lua_close(L);
 }
 

@@ -23,6 +23,24 @@ identical query string, strict gold = the row's own partner. "Within hotel"
 uses blocks of 10 consecutive rows (the file gives no hotel ids; consecutive
 rows come in hotel blocks), candidates = the other side's distinct names in
 the block.
+
+Within a hotel, two ways to pick, both reported:
+  * argmax: each query alone takes its best candidate (`map --best`).
+  * one-to-one: `map --best --assign` (core/roomassign.c): a supplier lists
+    each room once, so the best pairs are decided first and a merged
+    candidate is out of the running for the other queries. This is what the
+    product does: hotelRates (scripts/api/search.lua) and mapping.group place
+    each supplier's rooms with mapping.assign, the same C routine. It
+    learns nothing from data: its only inputs are the scores and the
+    policy's merge_threshold and min_margin (unchanged), so there is nothing
+    to cross-validate; its numbers are development-set numbers like the
+    rest. The within-hotel targets are judged on the one-to-one numbers; the argmax
+    ones stay asserted at what they reached. Pooled numbers are argmax only:
+    the pooled lists mix hotels, where one name may rightly match several.
+    Caveat: each block is a complete pairing (every query has its partner in
+    the block), the best case for an assignment. partial_lists() stresses
+    the other case (a room one side does not sell) and reports the wrong
+    merges both ways make there.
 """
 import csv
 import hashlib
@@ -51,13 +69,17 @@ def read_pairs(path):
     return [(r[0].strip(), r[1].strip()) for r in rows[1:] if len(r) >= 2]
 
 
+def write_lines(d, name, lines):
+    """A file in d with one entry a line; returns its path."""
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write("".join(x + "\n" for x in lines))
+    return path
+
+
 def score_matrix(queries, cands):
     with tempfile.TemporaryDirectory() as d:
-        qp, cp = os.path.join(d, "q.txt"), os.path.join(d, "c.txt")
-        with open(qp, "w") as f:
-            f.write("".join(q + "\n" for q in queries))
-        with open(cp, "w") as f:
-            f.write("".join(c + "\n" for c in cands))
+        qp, cp = write_lines(d, "q.txt", queries), write_lines(d, "c.txt", cands)
         out = subprocess.run([BINARY, "map", "--matrix", qp, cp], check=True,
                              stdout=subprocess.PIPE, universal_newlines=True).stdout
     return [[float(x) for x in line.split("\t")] for line in out.splitlines()]
@@ -80,25 +102,85 @@ def top1(pairs, direction, lenient):
     return total / len(src)
 
 
-def within_blocks(pairs, direction, lenient):
+def best_picks(queries, cands, assign):
+    """`hotelmux map --best [--assign]`: query -> (candidate, merged by the policy)."""
+    with tempfile.TemporaryDirectory() as d:
+        qp, cp = write_lines(d, "q.txt", queries), write_lines(d, "c.txt", cands)
+        args = [BINARY, "map", "--best"] + (["--assign"] if assign else []) + [qp, cp]
+        out = subprocess.run(args, check=True, stdout=subprocess.PIPE, universal_newlines=True,
+                             cwd=SOURCE_DIR).stdout
+    rows = [line.split("\t") for line in out.splitlines()]
+    assert len(rows) == len(queries)
+    return {q: (r[1], r[3] == "same") for q, r in zip(queries, rows)}
+
+
+def gold_of(src, dst, q):
+    return {dst[j] for j in range(len(src)) if src[j] == q}
+
+
+def within_blocks(pairs, direction, lenient, assign=False):
+    """Top-1 within 10-row blocks (lenient gold). argmax: each query alone
+    (ties as an expectation). assign: `--best --assign`, the one-to-one
+    decision hotelRates' grouping makes (a deterministic pick, no ties)."""
     n, acc = 0, 0.0
     for s in range(0, len(pairs), BLOCK):
         blk = pairs[s:s + BLOCK]
-        acc += top1(blk, direction, lenient) * len(blk)
+        if assign:
+            src, dst = [p[direction] for p in blk], [p[1 - direction] for p in blk]
+            picks = best_picks(sorted(set(src)), sorted(set(dst)), True)
+            acc += sum(1 for q in src if picks[q][0] in gold_of(src, dst, q))
+        else:
+            acc += top1(blk, direction, lenient) * len(blk)
         n += len(blk)
     return acc / n
 
 
+def partial_lists(pairs, direction):
+    """Real hotels' lists overlap only in part; the blocks above are complete
+    pairings, the best case for a one-to-one assignment. Stress it: in each
+    block, drop one candidate at a time. The queries whose partner was dropped
+    have no right answer: count how often the policy still merges them
+    (a wrong merge; argmax vs --assign), and the top-1 of the other queries."""
+    wrong, rest_ok, orphans, rest_n = {False: 0, True: 0}, {False: 0, True: 0}, 0, 0
+    for s in range(0, len(pairs), BLOCK):
+        blk = pairs[s:s + BLOCK]
+        src = [p[direction] for p in blk]
+        dst = [p[1 - direction] for p in blk]
+        cands, queries = sorted(set(dst)), sorted(set(src))
+        for drop in cands:
+            left = [c for c in cands if c != drop]
+            for mode in (False, True):
+                picks = best_picks(queries, left, mode)
+                for q in src:
+                    gold = gold_of(src, dst, q) - {drop}
+                    if not gold:
+                        wrong[mode] += picks[q][1]
+                    else:
+                        rest_ok[mode] += picks[q][0] in gold
+            orphans += sum(1 for q in src if not gold_of(src, dst, q) - {drop})
+            rest_n += sum(1 for q in src if gold_of(src, dst, q) - {drop})
+    return orphans, wrong, {m: rest_ok[m] / rest_n for m in rest_ok}
+
+
 def report(title, got, base=None):
     b = "" if base is None else "   (README char-3gram tf-idf baseline %.3f)" % base
-    print("  %-46s %.3f%s" % (title, got, b))
+    print("  %-52s %.3f%s" % (title, got, b))
     sys.stdout.flush()
 
 
-def gap(what, got, target):
-    if got < target:
-        print("  GAP: %s %.3f < issue target %.2f" % (what, got, target))
-        sys.stdout.flush()
+def within_both(pairs):
+    """Within-hotel top-1, E->B and B->E: argmax, then one-to-one."""
+    return (within_blocks(pairs, 0, True), within_blocks(pairs, 1, True),
+            within_blocks(pairs, 0, True, assign=True), within_blocks(pairs, 1, True, assign=True))
+
+
+def report_within(we, wb, we1, wb1):
+    report("within %d-row blocks Expedia->Booking, argmax" % BLOCK, we)
+    report("within %d-row blocks Booking->Expedia, argmax" % BLOCK, wb)
+    report("within %d-row blocks Expedia->Booking, one-to-one" % BLOCK, we1)
+    report("within %d-row blocks Booking->Expedia, one-to-one" % BLOCK, wb1)
+    print("  (targets judged on one-to-one: `map --best --assign`, as hotelRates groups;"
+          " blocks are complete pairings, see partial lists)")
 
 
 @unittest.skipIf(DATA is None, "shared data not present (HM_SHARED/data/roommatch): SKIPPED")
@@ -108,20 +190,20 @@ class PairMatching(unittest.TestCase):
         self.assertEqual(len(pairs), 85)
         e2b = top1(pairs, 0, True)
         b2e_l, b2e_s = top1(pairs, 1, True), top1(pairs, 1, False)
-        we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
+        we, wb, we1, wb1 = within_both(pairs)
         print("\n85-pair set (levitate), pooled top-1 (84 candidates), no fitting; development-set"
               " numbers (rules chosen looking at this data), not cross-validated:")
         report("Expedia->Booking", e2b, BASE_85["e2b"])
         report("Booking->Expedia lenient", b2e_l, BASE_85["b2e_lenient"])
         report("Booking->Expedia strict", b2e_s, BASE_85["b2e_strict"])
-        report("within %d-row blocks Expedia->Booking" % BLOCK, we)
-        report("within %d-row blocks Booking->Expedia" % BLOCK, wb)
-        # Issue targets reached: asserted at the target.
+        report_within(we, wb, we1, wb1)
+        # Issue targets: asserted at the target. Within-hotel is judged on the
+        # one-to-one numbers (what hotelRates does, see the docstring).
         self.assertGreaterEqual(round(e2b, 3), 0.900)     # target >= 0.90
-        self.assertGreaterEqual(round(we, 3), 0.950)      # target within-hotel >= 0.95
-        # Below target (GAP, reported in the issue): asserted at the reached
-        # number so a regression fails; the target is not loosened.
-        gap("85 within-hotel Booking->Expedia", wb, 0.95)
+        self.assertGreaterEqual(round(we1, 3), 0.950)     # target within-hotel >= 0.95
+        self.assertGreaterEqual(round(wb1, 3), 0.950)     # target within-hotel >= 0.95
+        # argmax within-hotel: asserted at what it reached (a regression fails)
+        self.assertGreaterEqual(round(we, 3), 0.950)
         self.assertGreaterEqual(round(wb, 3), 0.929)
         self.assertGreaterEqual(round(b2e_l, 3), 0.882)   # no target on this set
         self.assertGreaterEqual(round(b2e_s, 3), 0.871)
@@ -131,21 +213,45 @@ class PairMatching(unittest.TestCase):
         self.assertEqual(len(pairs), 103)
         r = {"e2b_lenient": top1(pairs, 0, True), "e2b_strict": top1(pairs, 0, False),
              "b2e_lenient": top1(pairs, 1, True), "b2e_strict": top1(pairs, 1, False)}
-        we, wb = within_blocks(pairs, 0, True), within_blocks(pairs, 1, True)
+        we, wb, we1, wb1 = within_both(pairs)
         print("\n103-pair set (Susan Li), pooled top-1 (94 candidates), no fitting; development-set"
               " numbers (rules chosen looking at this data), not cross-validated:")
         for k in ("e2b_lenient", "e2b_strict", "b2e_lenient", "b2e_strict"):
             report(k.replace("e2b", "Expedia->Booking").replace("b2e", "Booking->Expedia")
                    .replace("_", " "), r[k], BASE_103[k])
-        report("within %d-row blocks Expedia->Booking" % BLOCK, we)
-        report("within %d-row blocks Booking->Expedia" % BLOCK, wb)
+        report_within(we, wb, we1, wb1)
         self.assertGreaterEqual(round(r["e2b_lenient"], 3), 0.850)  # target >= 0.85: reached
         self.assertGreaterEqual(round(r["b2e_lenient"], 3), 0.850)  # target >= 0.85: reached
-        self.assertGreaterEqual(round(we, 3), 0.950)                # target >= 0.95: reached
-        gap("103 within-hotel Booking->Expedia", wb, 0.95)
-        self.assertGreaterEqual(round(wb, 3), 0.942)                # GAP: target 0.95
+        self.assertGreaterEqual(round(we1, 3), 0.950)               # target >= 0.95 (one-to-one)
+        self.assertGreaterEqual(round(wb1, 3), 0.950)               # target >= 0.95 (one-to-one)
+        self.assertGreaterEqual(round(we, 3), 0.950)                # argmax: as reached
+        self.assertGreaterEqual(round(wb, 3), 0.942)                # argmax: as reached
         self.assertGreaterEqual(round(r["e2b_strict"], 3), 0.840)
         self.assertGreaterEqual(round(r["b2e_strict"], 3), 0.825)
+
+
+@unittest.skipIf(DATA is None, "shared data not present (HM_SHARED/data/roommatch): SKIPPED")
+@unittest.skipIf(os.environ.get("HM_SANITIZED") == "1",
+                 "sanitizer build: ~800 runs of the same --best/--assign paths the blocks above already"
+                 " cover; the numbers do not depend on the build")
+class PartialLists(unittest.TestCase):
+    """The case one-to-one could make worse: a room on one side only."""
+
+    def test_partial_lists(self):
+        print("\nPartial lists: in each 10-row block, one candidate dropped at a time;"
+              " policy decisions (merge_threshold, min_margin):")
+        for title, path in (("85", ("expedia_booking_levitate85", "hotel_rooms.csv")),
+                            ("103", ("expedia_booking_susanli", "room_type.csv"))):
+            pairs = read_pairs(os.path.join(DATA, *path))
+            for direction, name in ((1, "Booking->Expedia"), (0, "Expedia->Booking")):
+                orphans, wrong, rest = partial_lists(pairs, direction)
+                print("  %-3s %s: queries without a partner %d, wrongly merged: argmax %d,"
+                      " one-to-one %d; top-1 of the others: argmax %.3f, one-to-one %.3f"
+                      % (title, name, orphans, wrong[False], wrong[True], rest[False], rest[True]))
+                sys.stdout.flush()
+                # one-to-one must not buy its accuracy with wrong merges
+                self.assertLessEqual(wrong[True], wrong[False])
+                self.assertGreaterEqual(rest[True], rest[False])
 
 
 def md5_bucket(text, k):
@@ -243,6 +349,26 @@ class CliDecisions(unittest.TestCase):
         out = self.run_map("--threshold", "0.95", "King Room with City View", "Deluxe King - City View").stdout
         self.assertIn("decision: DIFFERENT", out)
 
+    def test_best_assign(self):
+        with tempfile.TemporaryDirectory() as d:
+            q = write_lines(d, "q.txt", ["King Room", "Deluxe King Room", ""])
+            c = write_lines(d, "c.txt", ["Deluxe Room, 1 King Bed", "Room, 1 King Bed, Non Smoking (notes here)"])
+            alone = [x.split("\t") for x in self.run_map("--best", q, c, cwd=SOURCE_DIR).stdout.splitlines()]
+            self.assertEqual([x[1] for x in alone], ["Deluxe Room, 1 King Bed"] * 2 + [""])
+            one = [x.split("\t") for x in self.run_map("--best", "--assign", q, c, cwd=SOURCE_DIR)
+                   .stdout.splitlines()]
+            self.assertEqual([(x[1], x[3]) for x in one],
+                             [("Room, 1 King Bed, Non Smoking (notes here)", "same"),
+                              ("Deluxe Room, 1 King Bed", "same"), ("", "new")])
+            # --suggest: lines sharing an id are one canonical room, taken once
+            rooms = write_lines(d, "rooms.tsv", ["R1\tKing Room", "R2\tDeluxe King Room"])
+            canon = write_lines(d, "canon.tsv", ["DLX\tDeluxe Room, 1 King Bed", "DLX\tDeluxe King",
+                                                 "STD\tRoom, 1 King Bed"])
+            sheet = self.run_map("--suggest", "--assign", rooms, canon, cwd=SOURCE_DIR).stdout.splitlines()
+            got = {r.split("\t")[4]: (r.split("\t")[0], r.split("\t")[6]) for r in sheet[1:]}
+            self.assertEqual(got, {"R1": ("yes", "STD"), "R2": ("yes", "DLX")})
+            self.assertEqual(self.run_map("--matrix", "--assign", q, c, ok=False).returncode, 2)
+
     def test_best_suggest_write_table(self):
         with tempfile.TemporaryDirectory() as d:
             rooms, canon = os.path.join(d, "rooms.txt"), os.path.join(d, "canon.txt")
@@ -300,6 +426,24 @@ hm.route("POST", "/score", function(req)
   local i, bs = hm.mapping.best(b.a, b.cands or { b.b })
   return { json = { score = s, explain = ex, best = i, best_score = bs } }
 end)
+hm.route("POST", "/assign", function(req)
+  local b = hm.json.decode(req.body)
+  local picks = hm.mapping.assign(b.names, b.rooms, mapping.merge_threshold, mapping.min_margin)
+  local out = {}
+  for i, p in ipairs(picks) do out[i] = { room = p.room or 0, merged = p.merged, score = p.score } end
+  local argmax = {}
+  for i, n in ipairs(b.names) do
+    local flat = {}
+    for j, r in ipairs(b.rooms) do flat[j] = type(r) == "table" and r[1] or r end
+    argmax[i] = hm.mapping.best(n, flat)
+  end
+  local bad = {
+    pcall(hm.mapping.assign, { 5 }, { "x" }, 0.5),            -- a name that is not a string
+    (pcall(hm.mapping.assign, { "x" }, { { "y", false } }, 0.5)), -- nor a room's name
+  }
+  local none = hm.mapping.assign({}, { "x" }, 0.5)
+  return { json = { picks = out, argmax = argmax, bad = bad, none = #none } }
+end)
 hm.route("POST", "/group", function(req)
   local b = hm.json.decode(req.body)
   mapping.table = {}
@@ -350,6 +494,35 @@ class LuaMapping(unittest.TestCase):
         r = self.post("/score", {"a": "Twin Room", "b": "King Room"})
         self.assertLess(r["score"], 0.35)
         self.assertIn("bed_type", r["explain"]["conflicts"])
+
+    def test_assign(self):
+        # the plain name's argmax is the upgraded room; one-to-one, the
+        # upgraded query takes it first and the plain one gets the plain room
+        names = ["King Room", "Deluxe King Room", "Mystery Loft"]
+        rooms = ["Deluxe Room, 1 King Bed", ["Room, 1 King Bed, Non Smoking (notes here)", "King Guest Room"]]
+        r = self.post("/assign", {"names": names, "rooms": rooms})
+        self.assertEqual(r["argmax"][:2], [1, 1])
+        self.assertEqual([(p["room"], p["merged"]) for p in r["picks"]], [(2, True), (1, True), (0, False)])
+        self.assertEqual(r["picks"][1]["score"], 1)
+        self.assertEqual((r["bad"], r["none"]), ([False, False], 0))
+        # a name a room already holds (another supplier spelled it the same) scores 1
+        r = self.post("/assign", {"names": ["King Guest Room"], "rooms": rooms})
+        self.assertEqual((r["picks"][0]["room"], r["picks"][0]["score"]), (2, 1))
+
+    def test_group_one_to_one(self):
+        # supplier a answers first (cheapest); b's plain "King Room" must join
+        # a's plain room, not the deluxe one its name scores higher
+        offers = [
+            {"supplier": "a", "room_id": "A1", "room_name": "Deluxe Room, 1 King Bed", "price": "100"},
+            {"supplier": "b", "room_id": "B1", "room_name": "King Room", "price": "110"},
+            {"supplier": "a", "room_id": "A2", "room_name": "Room, 1 King Bed, Non Smoking (notes here)",
+             "price": "150"},
+            {"supplier": "b", "room_id": "B2", "room_name": "Deluxe King Room", "price": "160"},
+        ]
+        rooms = self.post("/group", {"hotel": "H1", "offers": offers})["rooms"]
+        self.assertEqual(sorted((x["names"].get("a", ""), x["names"].get("b", "")) for x in rooms),
+                         [("Deluxe Room, 1 King Bed", "Deluxe King Room"),
+                          ("Room, 1 King Bed, Non Smoking (notes here)", "King Room")])
 
     def test_group(self):
         offers = [
