@@ -14,7 +14,10 @@ made during it, and the server's RSS; then the medians. The machine may be
 shared: read the medians, not one run.
 
     tests/bench/bench_cached.py [--seconds 10] [--runs 3] [--connections 64] [--workers 2] [--zipf 1.0]
-                                [--warmup 3]
+                                [--warmup 3] [--no-nginx]
+With nginx installed, each run is followed by one of nginx serving the hottest
+hotel's answer (the same bytes) as a static file, the ceiling a cached answer
+can approach on this machine; the per-run req/s ratio is printed.
 """
 import argparse
 import json
@@ -37,6 +40,38 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
 SUPPLIERS = ["hotelbeds", "expedia", "agoda", "derbysoft", "dida"]
 N = 1000
+
+# The ceiling reference: nginx serving the hottest hotel's answer, the same
+# bytes, as a static file (no auth, no limits, no cache lookup, no ages).
+NGINX_STATIC = """
+worker_processes %(workers)d;
+daemon off;
+error_log %(t)s/nginx-error.log;
+pid %(t)s/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:%(port)d;
+    location / { root %(t)s/www; default_type application/json; }
+  }
+}
+"""
+
+
+def start_nginx_static(tmp, workers, body):
+    os.makedirs(os.path.join(tmp, "www"))
+    with open(os.path.join(tmp, "www", "answer.json"), "wb") as f:
+        f.write(body)
+    port = free_port()
+    with open(os.path.join(tmp, "nginx.conf"), "w") as f:
+        f.write(NGINX_STATIC % {"workers": workers, "t": tmp, "port": port})
+    p = subprocess.Popen(["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf"), "-e",
+                          os.path.join(tmp, "nginx-error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, "nginx")
+    return p, port
+
 
 WRK_LUA = r"""
 local N, S, BODY, TICKET = %(n)d, %(s)f, %(body)s, %(ticket)s
@@ -88,6 +123,8 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--zipf", type=float, default=1.0)
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before the runs")
+    ap.add_argument("--no-nginx", dest="nginx", action="store_false",
+                    help="skip the reference runs of nginx serving the same answer as a static file")
     a = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench_cached: wrk is not installed (tools/install-deps.sh)")
@@ -123,6 +160,7 @@ return base
     log = open(os.path.join(tmp, "server.log"), "wb")
     srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
                            stdout=log, stderr=subprocess.STDOUT)
+    ng = ng_port = None
     try:
         wait_port(port, "hotelmux")
         ticket = post(port, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})["data"]["ticket"]
@@ -154,13 +192,26 @@ return base
             f.write(WRK_LUA % {"n": N, "s": a.zipf, "body": json.dumps(body), "ticket": json.dumps(ticket)})
         # CPU us/search: the server's CPU time over the requests it answered; with
         # other load on the machine it is the steadier number (2 cores / it = the ceiling)
-        print("%4s %12s %9s %9s %10s %14s %9s %7s %14s" % ("run", "searches/s", "p50 ms", "p99 ms", "hit ratio",
-                                                           "supplier calls", "RSS MiB", "errors", "CPU us/search"))
+        if a.nginx and shutil.which("nginx"):
+            hot = "HM-DXB-B%04d" % ((1 * 7919) % N + 1)
+            req = urllib.request.Request("http://127.0.0.1:%d/api/search/hotelRates" % port,
+                                         data=json.dumps(dict(stay, hotelId=hot)).encode(),
+                                         headers={"Authorization": "Bearer " + ticket})
+            answer = urllib.request.urlopen(req, timeout=10).read()
+            ng, ng_port = start_nginx_static(tmp, a.workers, answer)
+            subprocess.run(["wrk", "-t%d" % a.threads, "-c%d" % a.connections, "-d2s",
+                            "http://127.0.0.1:%d/answer.json" % ng_port], capture_output=True)
+            print("reference: nginx (%d workers) serving the hottest hotel's answer (%d bytes) as a static file, "
+                  "alternating with the runs" % (a.workers, len(answer)))
+        elif a.nginx:
+            print("nginx not installed (apt-get install nginx): no static-file reference")
         # an unmeasured pass first: the first seconds pay for JIT traces and
         # each worker's first sight of every search (its memo, its verified ticket)
         subprocess.run(["wrk", "-t%d" % a.threads, "-c%d" % a.connections, "-d%ds" % a.warmup, "-s", lua,
                         "http://127.0.0.1:%d" % port], capture_output=True)
-        rows = []
+        print("%4s %12s %9s %9s %10s %14s %9s %7s %14s" % ("run", "searches/s", "p50 ms", "p99 ms", "hit ratio",
+                                                           "supplier calls", "RSS MiB", "errors", "CPU us/search"))
+        rows, ngrows = [], []
         for run in range(1, a.runs + 1):
             m0, c0, t0 = metrics(port), sim_calls(port, present), cpu_seconds(srv.pid)
             out = subprocess.run(["wrk", "-t%d" % a.threads, "-c%d" % a.connections, "-d%ds" % a.seconds,
@@ -179,10 +230,25 @@ return base
             rows.append((rps, p50, p99, ratio, c1 - c0, rss, errors, cpu_us))
             print("%4d %12.0f %9.2f %9.2f %9.1f%% %14d %9.1f %7d %14.0f" % (run, rps, p50, p99, ratio * 100, c1 - c0,
                                                                              rss, errors, cpu_us))
+            if ng:
+                out = subprocess.run(["wrk", "-t%d" % a.threads, "-c%d" % a.connections, "-d%ds" % a.seconds,
+                                      "--latency", "http://127.0.0.1:%d/answer.json" % ng_port],
+                                     capture_output=True, text=True).stdout
+                nrps, np50, np99, _ = parse_wrk(out)
+                ngrows.append((nrps, np50, np99, rps / nrps if nrps else float("nan")))
+                print("%4s %12.0f %9.2f %9.2f   nginx static file; hotelmux/nginx req/s %.2f"
+                      % ("", nrps, np50, np99, ngrows[-1][3]))
         med = [statistics.median(col) for col in zip(*rows)]
         print("%4s %12.0f %9.2f %9.2f %9.1f%% %14d %9.1f %7d %14.0f" % ("med", med[0], med[1], med[2], med[3] * 100,
                                                                          med[4], med[5], med[6], med[7]))
+        if ngrows:
+            nmed = [statistics.median(col) for col in zip(*ngrows)]
+            print("%4s %12.0f %9.2f %9.2f   nginx static file (medians); hotelmux/nginx req/s %.2f"
+                  % ("med", nmed[0], nmed[1], nmed[2], nmed[3]))
     finally:
+        if ng:
+            ng.send_signal(signal.SIGQUIT)
+            ng.wait(15)
         srv.send_signal(signal.SIGTERM)
         srv.wait(15)
         log.close()
