@@ -34,7 +34,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_search import parse_wrk, post, sim_calls  # noqa: E402
-from benchlib import cpu_seconds, free_port, rss_kib, wait_port  # noqa: E402
+from benchlib import cpu_seconds, free_port, rss_kib, start_nginx, wait_port  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
@@ -43,34 +43,17 @@ N = 1000
 
 # The ceiling reference: nginx serving the hottest hotel's answer, the same
 # bytes, as a static file (no auth, no limits, no cache lookup, no ages).
-NGINX_STATIC = """
-worker_processes %(workers)d;
-daemon off;
-error_log %(t)s/nginx-error.log;
-pid %(t)s/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server {
-    listen 127.0.0.1:%(port)d;
-    location / { root %(t)s/www; default_type application/json; }
-  }
-}
-"""
-
-
 def start_nginx_static(tmp, workers, body):
     os.makedirs(os.path.join(tmp, "www"))
     with open(os.path.join(tmp, "www", "answer.json"), "wb") as f:
         f.write(body)
     port = free_port()
-    with open(os.path.join(tmp, "nginx.conf"), "w") as f:
-        f.write(NGINX_STATIC % {"workers": workers, "t": tmp, "port": port})
-    p = subprocess.Popen(["nginx", "-p", tmp, "-c", os.path.join(tmp, "nginx.conf"), "-e",
-                          os.path.join(tmp, "nginx-error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port, "nginx")
-    return p, port
+    http = """  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:%d;
+    location / { root %s/www; default_type application/json; }
+  }""" % (port, tmp)
+    return start_nginx(tmp, workers, port, http), port
 
 
 WRK_LUA = r"""

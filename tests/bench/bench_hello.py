@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 
+import benchlib  # noqa: E402
 from benchlib import free_port, rss_kib, wait_port, wrk_ms
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -51,19 +52,11 @@ return { workers = %(workers)d, log_level = "warn", routes = {
 } }
 """
 
-NGINX_CONFIG = """
-load_module %(m)s/ndk_http_module.so;
-load_module %(m)s/ngx_http_lua_module.so;
-worker_processes %(workers)d;
-daemon off;
-error_log %(t)s/nginx-error.log;
-pid %(t)s/nginx.pid;
-events { worker_connections 20000; }
-http {
-  access_log off;
+NGINX_MODULES_LOAD = """load_module %(m)s/ndk_http_module.so;
+load_module %(m)s/ngx_http_lua_module.so;"""
+
+NGINX_HTTP = """
   lua_package_cpath "%(cpath)s;;";
-  client_body_temp_path %(t)s; proxy_temp_path %(t)s; fastcgi_temp_path %(t)s;
-  uwsgi_temp_path %(t)s; scgi_temp_path %(t)s;
   keepalive_requests 1000000;
   upstream self_up { server 127.0.0.1:%(port)d; keepalive 64; }
   server {
@@ -82,7 +75,6 @@ http {
       }
     }
   }
-}
 """
 
 
@@ -145,15 +137,10 @@ def start_hotelmux(tmp, port, workers):
 
 
 def start_nginx(tmp, port, workers):
-    conf = os.path.join(tmp, "nginx.conf")
     cpath = sorted(set(os.path.dirname(p) for p in glob.glob("/usr/lib/*/lua/5.1/cjson.so")))
-    with open(conf, "w") as f:
-        f.write(NGINX_CONFIG % {"m": NGINX_MODULES, "workers": workers, "t": tmp, "port": port,
-                                "cpath": ";".join(d + "/?.so" for d in cpath)})
-    p = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_port(port, "bench_hello")
-    return p
+    http = NGINX_HTTP % {"port": port, "cpath": ";".join(d + "/?.so" for d in cpath)}
+    return benchlib.start_nginx(tmp, workers, port, http, modules=NGINX_MODULES_LOAD % {"m": NGINX_MODULES},
+                                conns=20000)
 
 
 def idle_connections(port, pid, n):

@@ -2,6 +2,7 @@
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 
@@ -46,3 +47,30 @@ def rss_kib(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+NGINX_MAIN = """%(modules)s
+worker_processes %(workers)d;
+daemon off;
+error_log %(t)s/nginx-error.log;
+pid %(t)s/nginx.pid;
+events { worker_connections %(conns)d; }
+http {
+  access_log off;
+  client_body_temp_path %(t)s; proxy_temp_path %(t)s; fastcgi_temp_path %(t)s;
+  uwsgi_temp_path %(t)s; scgi_temp_path %(t)s;
+%(http)s
+}
+"""
+
+
+def start_nginx(tmp, workers, port, http, modules="", conns=4096):
+    """nginx in the foreground with its config, pid and logs in tmp; http is the
+    inside of its http block (servers listening on port), modules its load_module lines."""
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_MAIN % {"modules": modules, "workers": workers, "t": tmp, "conns": conns, "http": http})
+    p = subprocess.Popen(["nginx", "-p", tmp, "-c", conf, "-e", os.path.join(tmp, "nginx-error.log")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, "nginx")
+    return p

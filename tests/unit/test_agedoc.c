@@ -19,13 +19,20 @@ static ssize_t render(const char *doc, double elapsed, char *out, size_t cap, hm
     return hm_agedoc_render(doc, strlen(doc), elapsed, "{\"basic\":1,", 11, out, cap, info);
 }
 
+/* render, then a NUL after the text (empty on an error) for HM_CHECK_STR */
+static ssize_t render_text(const char *doc, double elapsed, char *out, size_t cap, hm_agedoc_info_t *info)
+{
+    ssize_t n = render(doc, elapsed, out, cap - 1, info);
+    out[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
 HM_TEST(fills_ages_as_stored)
 {
     char out[512];
     hm_agedoc_info_t info;
-    ssize_t n = render(DOC, 0, out, sizeof(out), &info);
+    ssize_t n = render_text(DOC, 0, out, sizeof(out), &info);
     HM_CHECK(n > 0);
-    out[n > 0 ? n : 0] = '\0';
     HM_CHECK_STR(out, "{\"basic\":1,\"freshness\":{\"ageSeconds\":10,\"ttlSeconds\":50},"
                       "\"rates\":[{\"a\":10},{\"a\":3}]}");
     HM_CHECK_INT(info.parts, 3);
@@ -38,9 +45,8 @@ HM_TEST(ages_advance_together)
 {
     char out[512];
     hm_agedoc_info_t info;
-    ssize_t n = render(DOC, 25.2, out, sizeof(out), &info);
+    ssize_t n = render_text(DOC, 25.2, out, sizeof(out), &info);
     HM_CHECK(n > 0);
-    out[n > 0 ? n : 0] = '\0';
     /* 10 + 25.2 = 35; 3.4 + 25.2 = 28.6 -> 29; left: 60 - 35 = 25, 120 - 29 = 91 */
     HM_CHECK_STR(out, "{\"basic\":1,\"freshness\":{\"ageSeconds\":35,\"ttlSeconds\":25},"
                       "\"rates\":[{\"a\":35},{\"a\":29}]}");
@@ -61,9 +67,8 @@ HM_TEST(lookalikes_are_copied_not_filled)
     const char *doc = "1\n2 60 1 a|b\n"
                       "[\"\\u0001hm-age:7\\u0001\",\"\\u0001hm-age:1\",\"\\u0001hm-x\\u0001\",\"\\u0001hm-age:1\\u0001\"]";
     char out[512];
-    ssize_t n = render(doc, 0, out, sizeof(out), NULL);
+    ssize_t n = render_text(doc, 0, out, sizeof(out), NULL);
     HM_CHECK(n > 0);
-    out[n > 0 ? n : 0] = '\0';
     HM_CHECK_STR(out, "{\"basic\":1,[\"\\u0001hm-age:7\\u0001\",\"\\u0001hm-age:1\",\"\\u0001hm-x\\u0001\",2]");
 }
 
@@ -77,9 +82,8 @@ HM_TEST(other_escapes_are_copied)
                       "\"\\u0001hm-age:1\\u0001\"\"\\u0001hm-age:1\\u0001\","
                       "\"a\\\"b\\\\\\n\\u0001x\",\"q\\\"\\u0001hm-age:1\\u0001\",\"q\\\\\",\"\\u0001hm-age:1\\u0001\"";
     char out[512];
-    ssize_t n = render(doc, 0, out, sizeof(out), NULL);
+    ssize_t n = render_text(doc, 0, out, sizeof(out), NULL);
     HM_CHECK(n > 0);
-    out[n > 0 ? n : 0] = '\0';
     HM_CHECK_STR(out, "{\"basic\":1,22,\"a\\\"b\\\\\\n\\u0001x\",\"q\\\"\\u0001hm-age:1\\u0001\",\"q\\\\\",2");
 }
 
