@@ -129,6 +129,11 @@ HM_TEST(same_text_as_cjson)
         "  end\n"
         "  cases[#cases + 1] = t\n"
         "end\n"
+        "for pos = 0, 40 do\n"   /* every escape at every place of a 16-byte block */
+        "  for _, ch in ipairs({ '\"', '/', '\\\\', '\\0', '\\31', '\\127', '\\128', '\\255', ' ', '~' }) do\n"
+        "    cases[#cases + 1] = string.rep('a', pos) .. ch .. string.rep('\\200', 40 - pos)\n"
+        "  end\n"
+        "end\n"
         "for i, v in ipairs(cases) do\n"
         "  local a, b = cjson_encode(v), hm_encode(v)\n"
         "  if a ~= b then return 'case ' .. i .. ': cjson ' .. a .. ' hm ' .. b end\n"
