@@ -35,10 +35,19 @@ static int jbuf_gc(lua_State *L)
     return 0;
 }
 
-static char *reserve(lua_State *L, jbuf_t *b, size_t n)
+static char *grow(lua_State *L, jbuf_t *b, size_t n);
+
+/* Room for n more bytes; the check is inlined at every write, the growing
+ * is not (it can raise). */
+static inline char *reserve(lua_State *L, jbuf_t *b, size_t n)
 {
     if (b->cap - b->len >= n)
         return b->p + b->len;
+    return grow(L, b, n);
+}
+
+static __attribute__((noinline)) char *grow(lua_State *L, jbuf_t *b, size_t n)
+{
     size_t cap = b->cap ? b->cap : 4096;
     while (cap - b->len < n) {
         if (cap > SIZE_MAX / 2)
