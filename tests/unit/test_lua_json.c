@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "hm_test.h"
+#include "hm_test_lua.h"
 
 extern int luaopen_cjson(lua_State *L);
 
@@ -31,16 +32,7 @@ static lua_State *new_state(void)
     return L;
 }
 
-static char result[8192];
-static const char *run(lua_State *L, const char *code)
-{
-    lua_settop(L, 0);
-    if (luaL_dostring(L, code) != 0)
-        snprintf(result, sizeof(result), "LUA ERROR: %s", lua_tostring(L, -1));
-    else
-        snprintf(result, sizeof(result), "%s", lua_tostring(L, -1));
-    return result;
-}
+static const char *run(lua_State *L, const char *code) { return hm_test_lua_run(L, code); }
 
 static const char *num(double d)
 {
