@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -340,4 +341,405 @@ void hm_lua_json_push_encode(lua_State *L)
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
     lua_pushcclosure(L, l_encode, 1);
+}
+
+/* --- decode ------------------------------------------------------------- */
+
+/* What lua-cjson 2.1 accepts and builds (decode_invalid_numbers on, depth
+ * 1000), step for step: the same lua_newtable / lua_rawset / lua_rawseti
+ * calls in the same order, so even the tables' layout (and so pairs()
+ * order) is the one cjson made; the same errors. Faster because a string
+ * without escapes is pushed straight from the text (cjson copied every
+ * string first) and plain decimal numbers are converted without strtod. */
+
+typedef struct {
+    const char *data, *p;   /* the text (NUL-terminated, as Lua strings are), the cursor */
+    jbuf_t *tmp;            /* unescaped strings */
+    int depth;
+} jparse_t;
+
+enum {
+    T_OBJ_BEGIN, T_OBJ_END, T_ARR_BEGIN, T_ARR_END, T_STRING, T_NUMBER, T_BOOLEAN, T_NULL,
+    T_COLON, T_COMMA, T_END, T_WHITESPACE, T_ERROR, T_UNKNOWN
+};
+
+static const char *const token_names[] = {
+    "T_OBJ_BEGIN", "T_OBJ_END", "T_ARR_BEGIN", "T_ARR_END", "T_STRING", "T_NUMBER", "T_BOOLEAN",
+    "T_NULL", "T_COLON", "T_COMMA", "T_END", "T_WHITESPACE", "T_ERROR", "T_UNKNOWN",
+};
+
+typedef struct {
+    int type;
+    size_t index;           /* where the token (or its error) is, from 0 */
+    const char *str;        /* T_STRING: the text; T_ERROR: the message */
+    size_t len;
+    double num;
+    int boolean;
+} jtoken_t;
+
+static void set_error(jparse_t *j, jtoken_t *t, const char *msg)
+{
+    t->type = T_ERROR;
+    t->index = (size_t)(j->p - j->data);
+    t->str = msg;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int hex4(const char *s)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hexval((unsigned char)s[i]);
+        if (d < 0)
+            return -1;
+        v = v << 4 | d;
+    }
+    return v;
+}
+
+/* A \uXXXX (or a surrogate pair of them) at j->p as UTF-8 into out;
+ * advances j->p past it. Returns the byte count, 0 when invalid. */
+static size_t unicode_escape(jparse_t *j, char *out)
+{
+    int cp = hex4(j->p + 2), len = 6;
+    if (cp < 0)
+        return 0;
+    if ((cp & 0xF800) == 0xD800) {
+        if (cp & 0x400 || j->p[6] != '\\' || j->p[7] != 'u')
+            return 0;                    /* a low surrogate first, or no pair */
+        int lo = hex4(j->p + 8);
+        if (lo < 0 || (lo & 0xFC00) != 0xDC00)
+            return 0;
+        cp = (((cp & 0x3FF) << 10) | (lo & 0x3FF)) + 0x10000;
+        len = 12;
+    }
+    size_t n;
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        out[0] = (char)(0xF0 | cp >> 18);
+        out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+        out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    j->p += len;
+    return n;
+}
+
+/* The length of the run at s without '"', '\\' or NUL (which ends the
+ * text): 16 bytes a step with SSE2, then byte by byte. */
+static size_t plain_run(const char *s)
+{
+    const char *p = s;
+#ifdef __SSE2__
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), nul = _mm_setzero_si128();
+    for (;;) {
+        /* never past the NUL: a 16-byte load may not cross into the next
+         * page unless the text goes on there */
+        if (((uintptr_t)p & 4095) > 4096 - 16)
+            break;
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)),
+                                   _mm_cmpeq_epi8(x, nul));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask)
+            return (size_t)(p - s) + (size_t)__builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (*p != '"' && *p != '\\' && *p != '\0')
+        p++;
+    return (size_t)(p - s);
+}
+
+static void string_token(lua_State *L, jparse_t *j, jtoken_t *t)
+{
+    const char *s = ++j->p;
+    j->p += plain_run(s);
+    if (*j->p == '"') {          /* no escape: the text itself */
+        t->type = T_STRING;
+        t->str = s;
+        t->len = (size_t)(j->p - s);
+        j->p++;
+        return;
+    }
+    jbuf_t *b = j->tmp;
+    b->len = 0;
+    put(L, b, s, (size_t)(j->p - s));
+    for (;;) {
+        char ch = *j->p;
+        if (ch == '"')
+            break;
+        if (ch == '\0') {
+            set_error(j, t, "unexpected end of string");
+            return;
+        }
+        if (ch == '\\') {
+            char e = j->p[1];
+            if (e == 'u') {
+                char u8[4];
+                size_t n = unicode_escape(j, u8);
+                if (n == 0) {
+                    set_error(j, t, "invalid unicode escape code");
+                    return;
+                }
+                put(L, b, u8, n);
+                continue;
+            }
+            switch (e) {
+            case '"': case '\\': case '/': ch = e; break;
+            case 'b': ch = '\b'; break;
+            case 'f': ch = '\f'; break;
+            case 'n': ch = '\n'; break;
+            case 'r': ch = '\r'; break;
+            case 't': ch = '\t'; break;
+            default:
+                set_error(j, t, "invalid escape code");
+                return;
+            }
+            j->p++;
+        }
+        putc_(L, b, ch);
+        j->p++;
+    }
+    j->p++;
+    t->type = T_STRING;
+    t->str = b->p;
+    t->len = b->len;
+}
+
+/* cjson's json_is_invalid_number: what strtod may read though JSON has no
+ * such number (a leading +, 0x, leading zeros, inf, nan). */
+static int odd_number(const char *p)
+{
+    if (*p == '+')
+        return 1;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        return (p[1] | 0x20) == 'x' || (p[1] >= '0' && p[1] <= '9');
+    if (*p <= '9')
+        return 0;
+    return strncasecmp(p, "inf", 3) == 0 || strncasecmp(p, "nan", 3) == 0;
+}
+
+static void number_token(jparse_t *j, jtoken_t *t)
+{
+    /* [-]digits[.digits] with at most 15 significant digits and no exponent
+     * or hex after it: the integer m and 10^k are exact doubles, so m / 10^k
+     * is the correctly rounded value, as strtod's */
+    static const double pow10[] = { 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+                                    1e11, 1e12, 1e13, 1e14, 1e15 };
+    const char *p = j->p;
+    int neg = *p == '-';
+    p += neg;
+    uint64_t m = 0;
+    int digits = 0, frac = 0;
+    while (*p >= '0' && *p <= '9' && digits < 16) {
+        m = m * 10 + (uint64_t)(*p++ - '0');
+        digits++;
+    }
+    if (digits > 0 && *p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9' && digits < 16) {
+            m = m * 10 + (uint64_t)(*p++ - '0');
+            digits++;
+            frac++;
+        }
+    }
+    char c = *p;
+    if (digits > 0 && digits <= 15 && !(c >= '0' && c <= '9') && c != '.' && (c | 0x20) != 'e' &&
+        (c | 0x20) != 'x' && (c | 0x20) != 'p' && (c | 0x20) != 'n' && (c | 0x20) != 'i' &&
+        !(frac == 0 && p[-1] == '.')) {
+        double d = frac ? (double)m / pow10[frac] : (double)m;
+        t->type = T_NUMBER;
+        t->num = neg ? -d : d;
+        j->p = p;
+        return;
+    }
+    char *end;
+    t->type = T_NUMBER;
+    t->num = strtod(j->p, &end);
+    if (end == j->p)
+        set_error(j, t, "invalid number");
+    else
+        j->p = end;
+}
+
+static void next_token(lua_State *L, jparse_t *j, jtoken_t *t)
+{
+    for (;;) {
+        char ch = *j->p;
+        if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+            j->p++;
+            continue;
+        }
+        t->index = (size_t)(j->p - j->data);
+        switch (ch) {
+        case '{': t->type = T_OBJ_BEGIN; j->p++; return;
+        case '}': t->type = T_OBJ_END; j->p++; return;
+        case '[': t->type = T_ARR_BEGIN; j->p++; return;
+        case ']': t->type = T_ARR_END; j->p++; return;
+        case ':': t->type = T_COLON; j->p++; return;
+        case ',': t->type = T_COMMA; j->p++; return;
+        case '\0': t->type = T_END; return;
+        case '"': string_token(L, j, t); return;
+        default: break;
+        }
+        if (ch == '-' || (ch >= '0' && ch <= '9')) {
+            number_token(j, t);
+        } else if (strncmp(j->p, "true", 4) == 0) {
+            t->type = T_BOOLEAN;
+            t->boolean = 1;
+            j->p += 4;
+        } else if (strncmp(j->p, "false", 5) == 0) {
+            t->type = T_BOOLEAN;
+            t->boolean = 0;
+            j->p += 5;
+        } else if (strncmp(j->p, "null", 4) == 0) {
+            t->type = T_NULL;
+            j->p += 4;
+        } else if (odd_number(j->p)) {
+            number_token(j, t);
+        } else {
+            set_error(j, t, "invalid token");
+        }
+        return;
+    }
+}
+
+static void parse_error(lua_State *L, const char *expected, const jtoken_t *t)
+{
+    const char *found = t->type == T_ERROR ? t->str : token_names[t->type];
+    luaL_error(L, "Expected %s but found %s at character %d", expected, found, (int)t->index + 1);
+}
+
+static void descend(lua_State *L, jparse_t *j, int slots)
+{
+    if (++j->depth <= MAX_DEPTH && lua_checkstack(L, slots))
+        return;
+    luaL_error(L, "Found too many nested data structures (%d) at character %d", j->depth,
+               (int)(j->p - j->data));
+}
+
+static void parse_value(lua_State *L, jparse_t *j, jtoken_t *t);
+
+static void parse_object(lua_State *L, jparse_t *j)
+{
+    jtoken_t t;
+    descend(L, j, 3);
+    lua_newtable(L);
+    next_token(L, j, &t);
+    if (t.type == T_OBJ_END) {
+        j->depth--;
+        return;
+    }
+    for (;;) {
+        if (t.type != T_STRING)
+            parse_error(L, "object key string", &t);
+        lua_pushlstring(L, t.str, t.len);
+        next_token(L, j, &t);
+        if (t.type != T_COLON)
+            parse_error(L, "colon", &t);
+        next_token(L, j, &t);
+        parse_value(L, j, &t);
+        lua_rawset(L, -3);
+        next_token(L, j, &t);
+        if (t.type == T_OBJ_END) {
+            j->depth--;
+            return;
+        }
+        if (t.type != T_COMMA)
+            parse_error(L, "comma or object end", &t);
+        next_token(L, j, &t);
+    }
+}
+
+static void parse_array(lua_State *L, jparse_t *j)
+{
+    jtoken_t t;
+    descend(L, j, 2);
+    lua_newtable(L);
+    next_token(L, j, &t);
+    if (t.type == T_ARR_END) {
+        j->depth--;
+        return;
+    }
+    for (int i = 1;; i++) {
+        parse_value(L, j, &t);
+        lua_rawseti(L, -2, i);
+        next_token(L, j, &t);
+        if (t.type == T_ARR_END) {
+            j->depth--;
+            return;
+        }
+        if (t.type != T_COMMA)
+            parse_error(L, "comma or array end", &t);
+        next_token(L, j, &t);
+    }
+}
+
+static void parse_value(lua_State *L, jparse_t *j, jtoken_t *t)
+{
+    switch (t->type) {
+    case T_STRING: lua_pushlstring(L, t->str, t->len); return;
+    case T_NUMBER: lua_pushnumber(L, t->num); return;
+    case T_BOOLEAN: lua_pushboolean(L, t->boolean); return;
+    case T_OBJ_BEGIN: parse_object(L, j); return;
+    case T_ARR_BEGIN: parse_array(L, j); return;
+    case T_NULL: lua_pushlightuserdata(L, NULL); return;   /* hm.json.null */
+    default: parse_error(L, "value", t);
+    }
+}
+
+static int l_decode(lua_State *L)
+{
+    luaL_argcheck(L, lua_gettop(L) == 1, 1, "expected 1 argument");
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    /* a NUL in the first two bytes: the only sign of UTF-16/32 cjson looked for */
+    if (len >= 2 && (!s[0] || !s[1]))
+        luaL_error(L, "JSON parser does not support UTF-16 or UTF-32");
+    jparse_t j = { s, s, lua_touserdata(L, lua_upvalueindex(1)), 0 };
+    jtoken_t t;
+    next_token(L, &j, &t);
+    parse_value(L, &j, &t);
+    next_token(L, &j, &t);
+    if (t.type != T_END)
+        parse_error(L, "the end", &t);
+    if (j.tmp->cap > KEEP_CAP) {
+        free(j.tmp->p);
+        j.tmp->p = NULL;
+        j.tmp->len = j.tmp->cap = 0;
+    }
+    return 1;
+}
+
+void hm_lua_json_push_decode(lua_State *L)
+{
+    jbuf_t *b = lua_newuserdata(L, sizeof(*b));
+    memset(b, 0, sizeof(*b));
+    lua_newtable(L);
+    lua_pushcfunction(L, jbuf_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_pushcclosure(L, l_decode, 1);
 }

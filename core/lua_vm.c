@@ -229,9 +229,10 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     lua_pushcclosure(L, l_route, 1);
     lua_setfield(L, -2, "route");
     luaopen_cjson(L);
-    /* Decoding is cjson's; encoding is ours (lua_json.h: the same text as
-     * cjson with sparse arrays as objects, faster). cjson's encode_*
-     * settings would configure an encoder nobody calls: not offered. */
+    /* cjson's table, with our encode and decode (lua_json.h: the same
+     * text and the same tables as cjson with sparse arrays as objects,
+     * faster); cjson.null stays hm.json.null. cjson's encode_* settings
+     * would configure an encoder nobody calls: not offered. */
     static const char *const cjson_encode_only[] = {
         "encode_sparse_array", "encode_max_depth", "encode_number_precision",
         "encode_keep_buffer", "encode_invalid_numbers",
@@ -240,6 +241,8 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
         lua_pushnil(L);
         lua_setfield(L, -2, cjson_encode_only[i]);
     }
+    hm_lua_json_push_decode(L);
+    lua_setfield(L, -2, "decode");
     hm_lua_json_push_encode(L);
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "encode");

@@ -5,7 +5,10 @@
 #include <lualib.h>
 #include <math.h>
 #include <stdint.h>
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 #include "hm_test.h"
 #include "hm_test_lua.h"
@@ -24,6 +27,10 @@ static lua_State *new_state(void)
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "encode");
     lua_setglobal(L, "cjson_encode");
+    lua_getfield(L, -1, "decode");
+    lua_setglobal(L, "cjson_decode");
+    hm_lua_json_push_decode(L);
+    lua_setglobal(L, "hm_decode");
     lua_getfield(L, -1, "null");
     lua_setglobal(L, "null");
     lua_pop(L, 1);
@@ -150,4 +157,157 @@ HM_TEST(same_text_as_cjson)
     lua_close(L);
 }
 
-HM_TEST_MAIN(HM_TEST_ENTRY(numbers_as_printf_g14), HM_TEST_ENTRY(same_text_as_cjson))
+/* Lua: same_decode(text) -> nil when cjson and hm decode text alike (the
+ * same value, the same pairs() order, or the same error), else why. */
+static const char *const same_decode_lua =
+    "function same_decode(s)\n"
+    "  local ok1, v1 = pcall(cjson_decode, s)\n"
+    "  local ok2, v2 = pcall(hm_decode, s)\n"
+    "  if ok1 ~= ok2 then return 'ok ' .. tostring(ok1) .. ' vs ' .. tostring(ok2) .. ': ' .. tostring(v1) .. ' / ' .. tostring(v2) end\n"
+    "  if not ok1 then\n"
+    "    if v1 ~= v2 then return 'errors: ' .. tostring(v1) .. ' / ' .. tostring(v2) end\n"
+    "    return nil\n"
+    "  end\n"
+    "  if type(v1) ~= type(v2) then return 'types ' .. type(v1) .. ' ' .. type(v2) end\n"
+    "  if type(v1) == 'number' and v1 ~= v1 then\n"
+    "    if v2 ~= v2 then return nil end\n"
+    "    return 'nan'\n"
+    "  end\n"
+    "  local a, b = ser(v1), ser(v2)\n"
+    "  if a ~= b then return 'values ' .. a:sub(1, 300) .. ' / ' .. b:sub(1, 300) end\n"
+    "  return nil\n"
+    "end\n"
+    /* exact numbers, every key in pairs() order */
+    "function ser(v)\n"
+    "  local t = type(v)\n"
+    "  if t == 'number' then return string.format('%.17g', v) end\n"
+    "  if t == 'string' then return string.format('%q', v) end\n"
+    "  if t ~= 'table' then return tostring(v) end\n"
+    "  local out = {}\n"
+    "  for k, x in pairs(v) do out[#out + 1] = ser(k) .. '=' .. ser(x) end\n"
+    "  return '{' .. table.concat(out, ',') .. '}'\n"
+    "end\n";
+
+static int check_text(lua_State *L, const char *text, size_t len, const char *what)
+{
+    lua_getglobal(L, "same_decode");
+    lua_pushlstring(L, text, len);
+    lua_call(L, 1, 1);
+    int same = lua_isnil(L, -1);
+    if (!same)
+        fprintf(stderr, "  %s: %s\n", what, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return same;
+}
+
+/* Every file under dir (recursively): whole, cut at each of 64 places, one
+ * byte changed at 64 places. Returns the files checked. */
+static int check_files(lua_State *L, const char *dir, int *bad)
+{
+    DIR *d = opendir(dir);
+    int n = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && *bad < 5) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            n += check_files(L, path, bad);
+            continue;
+        }
+        if (st.st_size > (1 << 22))
+            continue;
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            continue;
+        size_t len = (size_t)st.st_size;
+        char *text = malloc(len + 1);
+        if (text && fread(text, 1, len, f) == len) {
+            n++;
+            *bad += !check_text(L, text, len, path);
+            for (size_t i = 0; i < 64 && len > 0; i++) {
+                size_t at = (len * i) / 64;
+                *bad += !check_text(L, text, at, path);
+                char keep = text[at];
+                static const char flips[] = "\"\\{}[],:0-eu. x\x01\xc3";
+                text[at] = flips[i % (sizeof(flips) - 1)];
+                *bad += !check_text(L, text, len, path);
+                text[at] = keep;
+            }
+        }
+        free(text);
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+HM_TEST(decode_same_as_cjson)
+{
+    lua_State *L = new_state();
+    HM_CHECK_STR(run(L, same_decode_lua), "(nil)");
+    const char *prog =
+        "local cases = { '{}', '[]', '\"x\"', '12', '-0', '-0.0', '1.5', '0.1', '123456789012345', '1234567890123456',\n"
+        "  '12345678901234567890', '1e5', '1E-3', '1.', '.5', '-', '+1', '0x1F', '-0x10', '007', '1.2.3', 'inf', '-inf',\n"
+        "  'nan', 'NaN', 'Infinity', 'true', 'false', 'null', 'tru', 'nul', ' [1, 2 ,3 ] ', '[1,]', '[,1]', '{\"a\":}',\n"
+        "  '{\"a\" 1}', '{1:2}', '{\"a\":1,}', [[\"\\u00e9\\ud83d\\ude00\\n\\t\\/\\\\\\\"\"]], [[\"\\ud83d\"]],\n"
+        "  [[\"\\ude00\"]], [[\"\\u12\"]], [[\"\\x\"]], [[\"\\ud83d\\u0041\"]], '\"abc', [[\"a\\]], '', '   ', '\\0', 'a\\0', '{}\\0junk', '[1] x',\n"
+        "  '\\f1', '\"\\1\\31\"', '[1e400, -1e400, 4.9e-324]', '{\"a\":1,\"a\":2}', '[[[[]]]]', '{\"k\":[null,{}]}' }\n"
+        "for i = 1, 1100 do cases[#cases + 1] = string.rep('[', i) end\n"
+        "cases[#cases + 1] = string.rep('[', 999) .. string.rep(']', 999)\n"
+        "cases[#cases + 1] = string.rep('{\"a\":', 1001) .. '1' .. string.rep('}', 1001)\n"
+        "for i = 1, 300 do\n"   /* random documents, as text cjson itself wrote */
+        "  local function gen(d)\n"
+        "    local r = math.random(d > 3 and 5 or 8)\n"
+        "    if r == 1 then return math.random() * 10 ^ math.random(-8, 20) end\n"
+        "    if r == 2 then return math.random(-1000, 1000) end\n"
+        "    if r == 3 then local s = {} for k = 1, math.random(0, 12) do s[k] = string.char(math.random(0, 255)) end return table.concat(s) end\n"
+        "    if r == 4 then return math.random(2) == 1 end\n"
+        "    if r == 5 then return null end\n"
+        "    local t = {}\n"
+        "    if r == 6 then for k = 1, math.random(0, 6) do t[k] = gen(d + 1) end\n"
+        "    else for k = 1, math.random(0, 8) do t['k' .. math.random(20)] = gen(d + 1) end end\n"
+        "    return t\n"
+        "  end\n"
+        "  cases[#cases + 1] = cjson_encode(gen(0))\n"
+        "end\n"
+        "for i = 1, 5000 do\n"   /* decimals of 1..18 digits, the point anywhere */
+        "  local d = {}\n"
+        "  for k = 1, math.random(18) do d[k] = tostring(math.random(0, 9)) end\n"
+        "  local at = math.random(0, #d)\n"
+        "  if at > 0 and at < #d then table.insert(d, at + 1, '.') end\n"
+        "  cases[#cases + 1] = (math.random(2) == 1 and '-' or '') .. table.concat(d)\n"
+        "end\n"
+        "for i, s in ipairs(cases) do\n"
+        "  local why = same_decode(s)\n"
+        "  if why then return 'case ' .. i .. ' (' .. s:sub(1, 40) .. '): ' .. why end\n"
+        "end\n"
+        "if select(2, pcall(hm_decode)) ~= select(2, pcall(cjson_decode)) then return 'no argument' end\n"
+        "if select(2, pcall(hm_decode, 1, 2)) ~= select(2, pcall(cjson_decode, 1, 2)) then return 'two arguments' end\n"
+        "if hm_decode(42) ~= 42 then return 'a number argument' end\n"
+        "return 'same'\n";
+    HM_CHECK_STR(run(L, prog), "same");
+    /* real supplier answers and the fuzz corpora, whole, cut and altered */
+    int bad = 0, files = 0;
+    char dir[1024];
+    const char *src = getenv("HM_SOURCE_DIR");
+    snprintf(dir, sizeof(dir), "%s/tests/fuzz/corpus", src ? src : HM_SOURCE_DIR);
+    files += check_files(L, dir, &bad);
+    const char *shared = getenv("HM_SHARED");
+    if (shared) {
+        snprintf(dir, sizeof(dir), "%s/fixtures", shared);
+        files += check_files(L, dir, &bad);
+    }
+    HM_CHECK(files > 50);
+    HM_CHECK_INT(bad, 0);
+    lua_close(L);
+}
+
+HM_TEST_MAIN(HM_TEST_ENTRY(numbers_as_printf_g14), HM_TEST_ENTRY(same_text_as_cjson),
+             HM_TEST_ENTRY(decode_same_as_cjson))
