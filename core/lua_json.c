@@ -65,6 +65,8 @@ static __attribute__((noinline)) char *grow(lua_State *L, jbuf_t *b, size_t n)
 
 static void put(lua_State *L, jbuf_t *b, const char *s, size_t n)
 {
+    if (n == 0)      /* an empty buffer has no memory yet: no memcpy to NULL */
+        return;
     memcpy(reserve(L, b, n), s, n);
     b->len += n;
 }
