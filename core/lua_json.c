@@ -27,13 +27,24 @@ typedef struct {
     size_t len, cap;
 } jbuf_t;
 
-static int jbuf_gc(lua_State *L)
+static void jbuf_free(jbuf_t *b)
 {
-    jbuf_t *b = lua_touserdata(L, 1);
     free(b->p);
     b->p = NULL;
     b->len = b->cap = 0;
+}
+
+static int jbuf_gc(lua_State *L)
+{
+    jbuf_free(lua_touserdata(L, 1));
     return 0;
+}
+
+/* After a call: memory grown for one unusually big text is given back. */
+static void trim(jbuf_t *b)
+{
+    if (b->cap > KEEP_CAP)
+        jbuf_free(b);
 }
 
 static char *grow(lua_State *L, jbuf_t *b, size_t n);
@@ -326,15 +337,12 @@ static int l_encode(lua_State *L)
     b->len = 0;
     put_value(L, b, 1, 0);
     lua_pushlstring(L, b->p, b->len);
-    if (b->cap > KEEP_CAP) {
-        free(b->p);
-        b->p = NULL;
-        b->len = b->cap = 0;
-    }
+    trim(b);
     return 1;
 }
 
-void hm_lua_json_push_encode(lua_State *L)
+/* Push fn as a closure over its own buffer (a userdata freed by the GC). */
+static void push_with_buffer(lua_State *L, lua_CFunction fn)
 {
     jbuf_t *b = lua_newuserdata(L, sizeof(*b));
     memset(b, 0, sizeof(*b));
@@ -342,7 +350,12 @@ void hm_lua_json_push_encode(lua_State *L)
     lua_pushcfunction(L, jbuf_gc);
     lua_setfield(L, -2, "__gc");
     lua_setmetatable(L, -2);
-    lua_pushcclosure(L, l_encode, 1);
+    lua_pushcclosure(L, fn, 1);
+}
+
+void hm_lua_json_push_encode(lua_State *L)
+{
+    push_with_buffer(L, l_encode);
 }
 
 /* --- decode ------------------------------------------------------------- */
@@ -727,21 +740,11 @@ static int l_decode(lua_State *L)
     next_token(L, &j, &t);
     if (t.type != T_END)
         parse_error(L, "the end", &t);
-    if (j.tmp->cap > KEEP_CAP) {
-        free(j.tmp->p);
-        j.tmp->p = NULL;
-        j.tmp->len = j.tmp->cap = 0;
-    }
+    trim(j.tmp);
     return 1;
 }
 
 void hm_lua_json_push_decode(lua_State *L)
 {
-    jbuf_t *b = lua_newuserdata(L, sizeof(*b));
-    memset(b, 0, sizeof(*b));
-    lua_newtable(L);
-    lua_pushcfunction(L, jbuf_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_setmetatable(L, -2);
-    lua_pushcclosure(L, l_decode, 1);
+    push_with_buffer(L, l_decode);
 }
