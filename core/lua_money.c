@@ -12,6 +12,9 @@
 
 int hm_money_parse(const char *s, size_t len, int64_t *out)
 {
+    /* 64-bit throughout: MAX_UNITS * 10 + 9 fits no int64_t, so every step
+     * is checked before it is taken (this runs for most amounts of every
+     * rate of every search; 128-bit steps cost twice as much). */
     size_t i = 0;
     while (i < len && (s[i] == ' ' || s[i] == '\t'))
         i++;
@@ -20,7 +23,7 @@ int hm_money_parse(const char *s, size_t len, int64_t *out)
     int neg = 0;
     if (i < len && (s[i] == '-' || s[i] == '+'))
         neg = s[i++] == '-';
-    __int128 v = 0;
+    uint64_t v = 0;
     int digits = 0, frac = -1, round_up = 0;
     for (; i < len; i++) {
         char ch = s[i];
@@ -37,18 +40,22 @@ int hm_money_parse(const char *s, size_t len, int64_t *out)
             frac++;
             continue;
         }
-        v = v * 10 + (ch - '0');
+        unsigned d = (unsigned)(ch - '0');
+        if (v > ((uint64_t)MAX_UNITS - d) / 10)
+            return HM_ELIMIT;
+        v = v * 10 + d;
         if (frac >= 0)
             frac++;
-        if (v > (__int128)MAX_UNITS)
-            return HM_ELIMIT;
     }
     if (digits == 0)
         return HM_EINVAL;
-    for (int f = frac < 0 ? 0 : (frac > 6 ? 6 : frac); f < 6; f++)
+    for (int f = frac < 0 ? 0 : (frac > 6 ? 6 : frac); f < 6; f++) {
+        if (v > (uint64_t)MAX_UNITS / 10)
+            return HM_ELIMIT;
         v *= 10;
-    v += round_up;
-    if (v > (__int128)MAX_UNITS)
+    }
+    v += (uint64_t)round_up;
+    if (v > (uint64_t)MAX_UNITS)
         return HM_ELIMIT;
     *out = neg ? -(int64_t)v : (int64_t)v;
     return HM_OK;
@@ -85,7 +92,8 @@ void hm_money_format(int64_t v, char *out, size_t cap)
 /* Read an amount argument: a decimal string, or a number (supplier JSON). */
 static int to_units(lua_State *L, int idx, int64_t *out)
 {
-    if (lua_type(L, idx) == LUA_TNUMBER) {
+    int t = lua_type(L, idx);
+    if (t == LUA_TNUMBER) {
         /* A supplier's JSON number: its nearest 10^-6 (what "%.6f" gives). */
         double d = lua_tonumber(L, idx);
         if (!isfinite(d) || fabs(d) > 9e12)
@@ -93,7 +101,7 @@ static int to_units(lua_State *L, int idx, int64_t *out)
         *out = (int64_t)llround(d * HM_MONEY_SCALE);
         return HM_OK;
     }
-    if (lua_type(L, idx) != LUA_TSTRING)
+    if (t != LUA_TSTRING)
         return HM_EINVAL;
     size_t len;
     const char *s = lua_tolstring(L, idx, &len);
@@ -110,13 +118,25 @@ static int64_t check_units(lua_State *L, int idx)
     return v;
 }
 
+/* Push v as a decimal string. When argument 1 already is that very text
+ * (a canonical amount normalised or rounded again, a sum with zero), it is
+ * returned as it is: pushing a new string hashes and interns it, which cost
+ * more than the arithmetic. */
 static int push_units(lua_State *L, __int128 v)
 {
     if (v > (__int128)MAX_UNITS || v < -(__int128)MAX_UNITS)
         return luaL_error(L, "hm.money: amount out of range");
     char buf[48];
     hm_money_format((int64_t)v, buf, sizeof(buf));
-    lua_pushstring(L, buf);
+    size_t n = strlen(buf), in_len;
+    if (lua_type(L, 1) == LUA_TSTRING) {
+        const char *in = lua_tolstring(L, 1, &in_len);
+        if (in_len == n && memcmp(in, buf, n) == 0) {
+            lua_pushvalue(L, 1);
+            return 1;
+        }
+    }
+    lua_pushlstring(L, buf, n);
     return 1;
 }
 
@@ -167,11 +187,22 @@ static int check_places(lua_State *L, int idx, int def)
     return (int)p;
 }
 
+/* div_round for 64-bit operands (d > 0): no 128-bit division. */
+static int64_t div_round64(int64_t n, int64_t d)
+{
+    int64_t q = n / d, r = n % d;
+    if (r < 0)
+        r = -r;
+    if (2 * r >= d)
+        q += n < 0 ? -1 : 1;
+    return q;
+}
+
 static int l_round(lua_State *L)
 {
     int64_t v = check_units(L, 1);
-    __int128 step = pow10i(6 - check_places(L, 2, 2));
-    return push_units(L, div_round(v, step) * step);
+    int64_t step = (int64_t)pow10i(6 - check_places(L, 2, 2));
+    return push_units(L, (__int128)div_round64(v, step) * step);
 }
 
 static int l_div(lua_State *L)

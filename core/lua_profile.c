@@ -19,7 +19,7 @@ typedef struct {
 
 typedef struct {
     hm_vm_t *vm;
-    slot_t funcs[SLOTS], lines[SLOTS];
+    slot_t funcs[SLOTS], lines[SLOTS], incl[SLOTS];
     unsigned long total, states[128];
 } profile_t;
 
@@ -50,6 +50,26 @@ static void on_sample(void *data, lua_State *L, int samples, int vmstate)
     count(p->funcs, f, len, samples);
     const char *l = luaJIT_profile_dumpstack(L, "l", 1, &len);
     count(p->lines, l, len, samples);
+    /* inclusive: every distinct function on the stack (root first, ';'
+     * separated) counts the sample once, so a connector's total shows
+     * whatever it calls */
+    const char *st = luaJIT_profile_dumpstack(L, "F;", -24, &len);
+    const char *seen[24];
+    size_t seen_len[24], nseen = 0;
+    for (size_t a = 0; a < len && nseen < 24;) {
+        size_t b = a;
+        while (b < len && st[b] != ';')
+            b++;
+        int dup = 0;
+        for (size_t k = 0; k < nseen; k++)
+            dup |= seen_len[k] == b - a && memcmp(seen[k], st + a, b - a) == 0;
+        if (!dup && b > a) {
+            count(p->incl, st + a, b - a, samples);
+            seen[nseen] = st + a;
+            seen_len[nseen++] = b - a;
+        }
+        a = b + 1;
+    }
     p->total += (unsigned long)samples;
     p->states[vmstate & 127] += (unsigned long)samples;
 }
@@ -96,6 +116,7 @@ void hm_lua_profile_finish(hm_vm_t *vm)
         fprintf(stderr, "\n");
         print_top("functions:", p->funcs, p->total);
         print_top("lines:", p->lines, p->total);
+        print_top("functions with what they call (inclusive):", p->incl, p->total);
     }
     free(p);
 }

@@ -7,6 +7,7 @@
 #include "hotelmux/lua_db.h"
 #include "hotelmux/lua_fanout.h"
 #include "hotelmux/lua_http.h"
+#include "hotelmux/lua_json.h"
 #include "hotelmux/lua_limit.h"
 #include "hotelmux/lua_log.h"
 #include "hotelmux/lua_metrics.h"
@@ -228,11 +229,23 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     lua_pushcclosure(L, l_route, 1);
     lua_setfield(L, -2, "route");
     luaopen_cjson(L);
-    /* Sparse arrays become objects instead of raising mid-response. */
-    lua_getfield(L, -1, "encode_sparse_array");
-    lua_pushboolean(L, 1);
-    lua_call(L, 1, 0);
-    lua_getfield(L, -1, "encode");
+    /* cjson's table, with our encode and decode (lua_json.h: the same
+     * text and the same tables as cjson with sparse arrays as objects,
+     * faster); cjson.null stays hm.json.null. cjson's encode_* settings
+     * would configure an encoder nobody calls: not offered. */
+    static const char *const cjson_encode_only[] = {
+        "encode_sparse_array", "encode_max_depth", "encode_number_precision",
+        "encode_keep_buffer", "encode_invalid_numbers",
+    };
+    for (size_t i = 0; i < sizeof(cjson_encode_only) / sizeof(cjson_encode_only[0]); i++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, cjson_encode_only[i]);
+    }
+    hm_lua_json_push_decode(L);
+    lua_setfield(L, -2, "decode");
+    hm_lua_json_push_encode(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "encode");
     vm->json_encode_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_setfield(L, -2, "json");
     hm_lua_xml_open(L);

@@ -113,11 +113,32 @@ local function civil_from_days(z)
   return m <= 2 and y + 1 or y, m, d
 end
 
-function M.day(date)
+-- Dates are parsed and formatted with string patterns and string.format
+-- (which the JIT does not compile), and a search sees the same few values
+-- many times (every rate's cancellation windows, sort comparators): the pure
+-- date functions below keep their results per worker, by argument (a string
+-- or number), the memo emptied when it reaches MEMO_MAX entries.
+local MEMO_MAX = 4096
+local function memoised(fn)
+  local memo, n = {}, 0
+  return function(x)
+    local v = memo[x]
+    if v ~= nil then return v end
+    v = fn(x)
+    local t = type(x)
+    if v ~= nil and (t == "string" or (t == "number" and x == x)) then
+      if n >= MEMO_MAX then memo, n = {}, 0 end
+      memo[x], n = v, n + 1
+    end
+    return v
+  end
+end
+
+M.day = memoised(function(date)
   local y, m, d = tostring(date):match("^(%d%d%d%d)-?(%d%d)-?(%d%d)")
   if not y then return nil end
   return days_from_civil(tonumber(y), tonumber(m), tonumber(d))
-end
+end)
 
 function M.date(days)
   local y, m, d = civil_from_days(days)
@@ -133,15 +154,15 @@ function M.epoch(date, time)
   return M.day(date) * 86400 + tonumber(h or 0) * 3600 + tonumber(mi or 0) * 60 + (tonumber(s) or 0)
 end
 
-function M.iso(epoch)
+M.iso = memoised(function(epoch)
   local days = math.floor(epoch / 86400)
   local rem = epoch - days * 86400
   return string.format("%sT%02d:%02d:%02dZ", M.date(days), math.floor(rem / 3600),
     math.floor(rem % 3600 / 60), math.floor(rem % 60))
-end
+end)
 
 -- Parse "2026-12-01T12:00:00+04:00" / "...Z" / "2026-12-01 12:00:00" to epoch (UTC).
-function M.parse_time(s)
+M.parse_time = memoised(function(s)
   if type(s) ~= "string" then return nil end
   local date, hh, mm, ss, rest = s:match("^(%d%d%d%d%-%d%d%-%d%d)[T ]?(%d?%d?):?(%d?%d?):?(%d?%d?)(.*)$")
   if not date then return nil end
@@ -153,7 +174,7 @@ function M.parse_time(s)
     t = sign == "+" and t - off or t + off
   end
   return t
-end
+end)
 
 -- Refundability of a rate from its unified cancellation fees ({until, fee}
 -- tiers, ascending), judged on the fee that applies now: free -> "full", less

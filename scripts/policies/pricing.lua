@@ -20,19 +20,19 @@ end
 
 -- Convert a decimal string between currencies. Returns amount, currency
 -- (unchanged currency when no rate is known for one side).
+-- (hm.money takes decimal strings and numbers alike: no norm() needed first.)
 function M.convert(amount, from, to)
-  amount = money.norm(amount or "0")
+  amount = amount or "0"
   if not to or not from or from == to then return money.round(amount, 2), from or to end
   local fx = fx_table()
   local a, b = fx[from], fx[to]
   if not a or not b then return money.round(amount, 2), from end
-  local base = money.mul(amount, money.norm(a))
-  return money.round(money.div(base, money.norm(b), 6), 2), to
+  return money.round(money.div(money.mul(amount, a), b, 6), 2), to
 end
 
 -- HotelByte Money from a decimal string.
 function M.money(amount, currency)
-  local s = money.round(money.norm(amount or "0"), 2)
+  local s = money.round(amount or "0", 2)
   return { currency = currency, amount = money.to_number(s), amountText = s }
 end
 

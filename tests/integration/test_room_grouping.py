@@ -181,5 +181,43 @@ class TableWinsOverModel(GroupingBase):
         self.assertIn("no_such_table.csv", p.stdout)
 
 
+class RejectedSupplierAddsNothing(GroupingBase):
+    # Agoda's connector (wrapped) names its first room with a table: its
+    # result is rejected (status error) and none of its rooms joins the
+    # hotel, while the other suppliers' rooms are grouped as usual.
+    files = {"badrooms_test.lua": """
+local real = require("connectors.agoda")
+local M = setmetatable({}, { __index = real })
+function M.search(ctx, q)
+  local res, err = real.search(ctx, q)
+  for _, h in ipairs(res and res.hotels or {}) do
+    if h.rooms and h.rooms[1] then h.rooms[1].name = { not_text = true } end
+  end
+  return res, err
+end
+return M
+"""}
+    extra = 'base.suppliers.agoda.connector = "badrooms_test"'
+
+    def test_rejected_result_adds_no_room(self):
+        self.need("agoda", "expedia", "hotelbeds")
+        ci, co = api.stay()
+        status, j = api.call(self.port, "/api/search/hotelRates",
+                             {"hotelId": "HM-DXB-0006", "checkIn": ci, "checkOut": co, "currency": "USD",
+                              "roomOccupancies": [{"adultCount": 2}]}, self.tk)
+        self.assertEqual((status, j["code"]), (200, 0), j)
+        st = {s["supplier"]: s for s in j["data"]["suppliers"]}
+        self.assertEqual(st["agoda"]["status"], "error", st)
+        self.assertIn("bad connector result", st["agoda"]["error"])
+        for name, s in st.items():
+            if name != "agoda":
+                self.assertEqual(s["status"], "ok", st)
+        sups = {r["originalRoomNaming"]["supplierName"] for room in j["data"]["rooms"] for r in room["rates"]}
+        self.assertNotIn("agoda", sups)
+        self.assertIn("expedia", sups)
+        self.assertIn("hotelbeds", sups)
+        self.assert_cheapest_first(j["data"]["rooms"])
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -6,6 +6,7 @@
 #include <lualib.h>
 
 #include "hm_test.h"
+#include "hm_test_lua.h"
 
 static lua_State *new_state(void)
 {
@@ -20,19 +21,7 @@ static lua_State *new_state(void)
     return L;
 }
 
-static char result[4096];
-static const char *run(lua_State *L, const char *code)
-{
-    lua_settop(L, 0);
-    if (luaL_dostring(L, code) != 0)
-        snprintf(result, sizeof(result), "LUA ERROR: %s", lua_tostring(L, -1));
-    else if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
-        snprintf(result, sizeof(result), "%s", lua_tostring(L, -1));
-    else
-        snprintf(result, sizeof(result), "(%s)", luaL_typename(L, -1));
-    lua_settop(L, 0);
-    return result;
-}
+static const char *run(lua_State *L, const char *code) { return hm_test_lua_run(L, code); }
 
 HM_TEST(digests)
 {

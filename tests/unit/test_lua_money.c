@@ -50,5 +50,22 @@ HM_TEST(malformed_and_out_of_range)
     HM_CHECK_INT((int)strlen(out), 7);
 }
 
+/* The 64-bit parser checks each step against the limit before taking it. */
+HM_TEST(limit_edges_in_64_bits)
+{
+    int64_t v;
+    HM_CHECK_INT(hm_money_parse("-9000000000000", 14, &v), HM_OK);
+    HM_CHECK_INT(v, -9000000000000000000LL);
+    HM_CHECK_INT(hm_money_parse("9000000000000.000001", 20, &v), HM_ELIMIT);
+    HM_CHECK_INT(hm_money_parse("8999999999999.9999995", 21, &v), HM_OK);
+    HM_CHECK_INT(v, 9000000000000000000LL);
+    HM_CHECK_INT(hm_money_parse("8999999999999.9999999", 21, &v), HM_OK);
+    HM_CHECK_STR(roundtrip("8999999999999.999999"), "8999999999999.999999");
+    HM_CHECK_INT(hm_money_parse("18446744073709551616", 20, &v), HM_ELIMIT);
+    HM_CHECK_INT(hm_money_parse("90000000000000", 14, &v), HM_ELIMIT);
+    HM_CHECK_STR(roundtrip("0.000000000000000000001"), "0.00");
+    HM_CHECK_STR(roundtrip("00000000000000000000012.5"), "12.50");
+}
+
 HM_TEST_MAIN(HM_TEST_ENTRY(format_keeps_two_to_six_decimals), HM_TEST_ENTRY(more_than_six_decimals_round_half_up),
-             HM_TEST_ENTRY(malformed_and_out_of_range))
+             HM_TEST_ENTRY(malformed_and_out_of_range), HM_TEST_ENTRY(limit_edges_in_64_bits))
