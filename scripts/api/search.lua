@@ -186,7 +186,7 @@ local function parse_stay(body, req)
   local cur = A.str(body, "currency") or (req.headers and req.headers["currency"]) or "USD"
   if not cur:match("^%u%u%u$") then A.param("currency", "must be an ISO 4217 code") end
   local nat = code("nationalityCode") or code("countryCode") or "GB"
-  return { check_in = ci, check_out = co, nights = nights, rooms = rooms, currency = cur, check_in_day = C.day(ci),
+  return { check_in = ci, check_out = co, nights = nights, rooms = rooms, currency = cur,
            nationality = nat, residency = code("residencyCode") or nat }
 end
 
@@ -306,7 +306,7 @@ end
 -- entry this close to check-in, and a search this close must not read one
 -- either (an entry written just before the window opened would still be alive).
 function M.live_only(stay)
-  local day = stay.check_in_day or C.day(stay.check_in)
+  local day = C.day(stay.check_in)
   if not day then return true end
   return day * 86400 + (12 - UTC_OFFSET) * 3600 - hm.time.now() < LIVE_WINDOW
 end
