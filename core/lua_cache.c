@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "hotelmux/agedoc.h"
+#include "hotelmux/answer.h"
 #include "hotelmux/ari.h"
 #include "hotelmux/cache.h"
 #include "hotelmux/clock.h"
@@ -96,8 +97,7 @@ static hm_series_t *lookups_series(const char *level, const char *result)
 {
     char labels[64];
     snprintf(labels, sizeof(labels), "level=\"%s\",result=\"%s\"", level, result);
-    return hm_metrics_series(HM_METRIC_COUNTER, "hotelmux_cache_requests_total",
-                             "Cache lookups by level and result (hit ratio per level)", labels);
+    return hm_metrics_series(HM_METRIC_COUNTER, HM_CACHE_LOOKUPS_FAMILY, HM_CACHE_LOOKUPS_HELP, labels);
 }
 
 static void count_lookup(hm_vm_t *vm, const char *level, const char *result)
@@ -501,47 +501,7 @@ static int l_get(lua_State *L)
     return 2;
 }
 
-/* ---- answers (agedoc.h): stored whole, ages filled in per hit ---------- */
-
-typedef struct {
-    const char *prefix;
-    size_t plen;
-    double now, fraction;
-    char *out;            /* the rendered body (malloc'd) */
-    ssize_t n;
-    double elapsed;
-    uint64_t reads;
-    char *head;           /* a copy of the head when some part is expiring */
-    size_t head_len;
-} answer_t;
-
-/* Under the shard lock: malloc and copy only, no Lua call (a Lua error
- * would unwind past the unlock). */
-static int answer_visit(void *ud, const hm_cache_view_t *v)
-{
-    answer_t *a = ud;
-    a->elapsed = a->now - v->stored_at;
-    a->reads = v->reads;
-    a->out = malloc(HM_AGEDOC_RENDER_MAX(a->plen, v->len) + 1);
-    if (a->out == NULL)
-        return HM_ENOMEM;
-    hm_agedoc_info_t info;
-    a->n = hm_agedoc_render(v->data, v->len, a->elapsed, a->prefix, a->plen, a->out,
-                            HM_AGEDOC_RENDER_MAX(a->plen, v->len), &info);
-    if (a->n < 0) {
-        free(a->out);
-        a->out = NULL;
-        return (int)a->n;
-    }
-    if (a->fraction > 0 && info.min_left_fraction < a->fraction) {
-        a->head = malloc(info.head_len);
-        if (a->head) {
-            memcpy(a->head, v->data, info.head_len);
-            a->head_len = info.head_len;
-        }
-    }
-    return HM_OK;
-}
+/* ---- answers (answer.h): stored whole, ages filled in per hit ---------- */
 
 static void push_label(void *ud, const char *label, size_t len)
 {
@@ -549,8 +509,6 @@ static void push_label(void *ud, const char *label, size_t len)
     lua_pushlstring(L, label, len);
     lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
 }
-
-static hm_series_t *answer_hits, *answer_misses;
 
 /* answer(key, prefix[, fraction]) -> body, age, reads, expiring | nil, why
  * A stored answer (an agedoc, L1 only) rendered after prefix with its ages
@@ -561,34 +519,33 @@ static hm_series_t *answer_hits, *answer_misses;
 static int l_answer(lua_State *L)
 {
     hm_vm_t *vm = hm_vm_upvalue(L);
-    answer_t a = { 0 };
-    size_t klen;
+    size_t klen, plen;
     const char *key = luaL_checklstring(L, 1, &klen);
-    a.prefix = luaL_optlstring(L, 2, "", &a.plen);
-    a.fraction = luaL_optnumber(L, 3, 0);
+    const char *prefix = luaL_optlstring(L, 2, "", &plen);
+    double fraction = luaL_optnumber(L, 3, 0);
     int n = refused_ari(L, vm, "get");
     if (n)
         return n;
     hm_lua_body_push(L);   /* the answer */
     hm_lua_body_push(L);   /* owns the head copy, if any: no leak if a Lua call below raises */
     int top = lua_gettop(L);
-    a.now = hm_clock_monotonic();
-    int rc = hm_cache_visit(key, klen, a.now, answer_visit, &a);
-    hm_series_add(rc == HM_OK ? answer_hits : answer_misses, worker_of(vm), 1);
+    hm_answer_t a;
+    int rc = hm_answer_render(key, klen, prefix, plen, fraction, 1, hm_clock_monotonic(), &a);
+    hm_answer_count(worker_of(vm), rc == HM_OK);
     if (rc != HM_OK) {
         if (rc == HM_EINVAL)
             hm_log(HM_LOG_WARN, "cache: answer %.*s is not an agedoc: not served", (int)klen, key);
         return fail(L, rc == HM_ENOENT ? "miss" : rc == HM_EINVAL ? "malformed" : "no memory");
     }
-    hm_lua_body_adopt(L, top - 1, a.out, (size_t)a.n);
+    hm_lua_body_adopt(L, top - 1, a.body, a.len);
     hm_lua_body_adopt(L, top, a.head, a.head_len);
     lua_pushvalue(L, top - 1);
-    lua_pushnumber(L, a.elapsed > 0 ? a.elapsed : 0);
+    lua_pushnumber(L, a.age);
     lua_pushnumber(L, (lua_Number)a.reads);
     lua_pushnil(L);
     if (a.head != NULL) {
         lua_createtable(L, 2, 0);
-        if (hm_agedoc_expiring(a.head, a.head_len, a.elapsed, a.fraction, push_label, L) > 0)
+        if (hm_agedoc_expiring(a.head, a.head_len, a.age, fraction, push_label, L) > 0)
             lua_replace(L, -2);
         else
             lua_pop(L, 1);
@@ -1092,8 +1049,7 @@ static void declare_series(void)
     static const char *const sf[] = { "lead", "coalesced", "landed", "timeout", "failed" };
     for (size_t i = 0; i < HM_ARRAY_SIZE(lookups); i++)
         lookups_series(lookups[i][0], lookups[i][1]);
-    answer_hits = lookups_series("answer", "hit");
-    answer_misses = lookups_series("answer", "miss");
+    hm_answer_declare_series();
     for (size_t i = 0; i < HM_ARRAY_SIZE(sf); i++)
         sf_series(sf[i]);
     hm_metrics_series(HM_METRIC_HISTOGRAM, "hotelmux_invalidation_delay_seconds",

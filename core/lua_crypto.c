@@ -4,6 +4,7 @@
  * live on the C stack and variable-size ones are built in a Lua userdata
  * scratch buffer (collected by Lua), so a raise cannot leak. */
 #include "hotelmux/lua_crypto.h"
+#include "hotelmux/common.h"
 
 #include <lauxlib.h>
 #include <openssl/crypto.h>
@@ -325,24 +326,28 @@ static size_t check_random_size(lua_State *L, int idx)
 #define RANDOM_POOL 4096
 #define RANDOM_POOLED_MAX 64
 
-static void random_fill(lua_State *L, unsigned char *p, size_t n)
+int hm_crypto_random(unsigned char *p, size_t n)
 {
     static _Thread_local unsigned char pool[RANDOM_POOL];
     static _Thread_local size_t left;
-    if (n > RANDOM_POOLED_MAX) {
-        if (RAND_bytes(p, (int)n) != 1)
-            luaL_error(L, "crypto: random generator failed");
-        return;
-    }
+    if (n > RANDOM_POOLED_MAX)
+        return RAND_bytes(p, (int)n) == 1 ? HM_OK : HM_EIO;
     if (left < n) {
         if (RAND_bytes(pool, RANDOM_POOL) != 1)
-            luaL_error(L, "crypto: random generator failed");
+            return HM_EIO;
         left = RANDOM_POOL;
     }
     unsigned char *from = pool + RANDOM_POOL - left;
     memcpy(p, from, n);
     memset(from, 0, n);
     left -= n;
+    return HM_OK;
+}
+
+static void random_fill(lua_State *L, unsigned char *p, size_t n)
+{
+    if (hm_crypto_random(p, n) != HM_OK)
+        luaL_error(L, "crypto: random generator failed");
 }
 
 static int l_random_bytes(lua_State *L)

@@ -1,6 +1,7 @@
 /* lua_handler.c -- from an HTTP request to a script's coroutine and back. */
 #include "hotelmux/lua_handler.h"
 #include "hotelmux/lua_body.h"
+#include "hotelmux/answer_memo.h"
 #include "hotelmux/ari.h"
 #include "hotelmux/admin.h"
 #include "hotelmux/common.h"
@@ -250,15 +251,18 @@ void hm_lua_handler_run(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
         hm_admin_respond(w, c, req, "(unmatched)", 405, h, 2, body, strlen(body));
         return;
     }
+    /* By the path and by the route it matched: no spelling of an ARI path
+     * reaches a handler without the mark, nor the answer memo. */
+    int ari = hm_ari_path(req->path, req->path_len) || hm_ari_path(m.pattern, strlen(m.pattern));
+    if (!ari && vm->memo && hm_answer_memo_serve(vm->memo, w, c, req, m.pattern))
+        return;
     hm_task_t *t = hm_task_new(vm, on_done, c, req->id);
     if (t == NULL) {
         hm_conn_respond_error(c, 503, "out of memory");
         return;
     }
     t->route = m.pattern;
-    /* By the path and by the route it matched: no spelling of an ARI path
-     * reaches a handler without the mark. */
-    t->ari = hm_ari_path(req->path, req->path_len) || hm_ari_path(m.pattern, strlen(m.pattern));
+    t->ari = ari;
     t->start_ns = req->start_ns;
     /* what snprintf("%.*s") did, without the printf machinery on every request */
     size_t mlen = req->method_len < sizeof(t->method) - 1 ? req->method_len : sizeof(t->method) - 1;

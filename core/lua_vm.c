@@ -2,6 +2,7 @@
  * scripts, routes, self-checks. */
 #include "hotelmux/lua_vm.h"
 #include "hotelmux/common.h"
+#include "hotelmux/answer_memo.h"
 #include "hotelmux/lua_cache.h"
 #include "hotelmux/lua_crypto.h"
 #include "hotelmux/lua_db.h"
@@ -10,6 +11,7 @@
 #include "hotelmux/lua_json.h"
 #include "hotelmux/lua_limit.h"
 #include "hotelmux/lua_log.h"
+#include "hotelmux/lua_memo.h"
 #include "hotelmux/lua_metrics.h"
 #include "hotelmux/lua_mapping.h"
 #include "hotelmux/lua_money.h"
@@ -50,6 +52,7 @@ void hm_vm_release(hm_vm_t *vm)
         return;
     hm_lua_profile_finish(vm);
     lua_close(vm->L);
+    hm_answer_memo_free(vm->memo);
     hm_router_free(vm->router);
     free(vm->pool);
     free(vm);
@@ -270,6 +273,7 @@ static void install_hm(lua_State *L, hm_vm_t *vm)
     hm_lua_cache_open(L, vm);
     lua_setfield(L, -2, "cache");
     hm_lua_limit_open(L, vm);
+    hm_lua_memo_open(L, vm);
     hm_lua_metrics_open(L, vm);
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, l_self_url, 1);
@@ -405,6 +409,7 @@ static hm_vm_t *vm_alloc(char *err, size_t errlen)
 static void vm_discard(hm_vm_t *vm)
 {
     lua_close(vm->L);
+    hm_answer_memo_free(vm->memo);   /* a config's own code may have filled it */
     hm_router_free(vm->router);
     free(vm);
 }

@@ -19,6 +19,10 @@
 /* A search entry has 2 tags; a rendered answer carries the union of its
  * parts' (api/search.lua), so a one-hotel answer over 16 suppliers fits. */
 #define HM_CACHE_MAX_TAGS 32
+
+/* The lookups counter, by level (l1, l2, answer) and result. */
+#define HM_CACHE_LOOKUPS_FAMILY "hotelmux_cache_requests_total"
+#define HM_CACHE_LOOKUPS_HELP "Cache lookups by level and result (hit ratio per level)"
 #define HM_CACHE_MAX_KEY 512
 
 typedef struct {

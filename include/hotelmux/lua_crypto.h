@@ -24,8 +24,13 @@
 #define HM_LUA_CRYPTO_H
 
 #include <lua.h>
+#include <stddef.h>
 
 #define HM_CRYPTO_MAX_RANDOM (1024 * 1024)
+
+/* Fill p with n random bytes (what random_bytes uses; callable from C on a
+ * worker thread): HM_OK or HM_EIO when the generator fails. */
+int hm_crypto_random(unsigned char *p, size_t n);
 
 /* Push the hm.crypto module table; returns 1. */
 int hm_lua_crypto_open(lua_State *L);

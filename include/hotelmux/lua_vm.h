@@ -32,6 +32,7 @@ typedef struct hm_vm_s {
     int *pool;                   /* registry refs of idle coroutines, reused */
     size_t npool, pool_cap;
     size_t nscripts;
+    struct hm_answer_memo_s *memo;  /* hm.memo (answer_memo.h), made on first use */
 } hm_vm_t;
 
 /* Build a vm: new state, sandbox, hm API, run the config file, load its

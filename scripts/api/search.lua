@@ -305,10 +305,16 @@ end
 -- Rule 2 (DESIGN §5), mirrored here for reads: the core refuses to write an
 -- entry this close to check-in, and a search this close must not read one
 -- either (an entry written just before the window opened would still be alive).
-function M.live_only(stay)
+-- M.live_at(stay): the wall-clock time from which the stay is live only (nil
+-- for a check-in that is not a date).
+function M.live_at(stay)
   local day = C.day(stay.check_in)
-  if not day then return true end
-  return day * 86400 + (12 - UTC_OFFSET) * 3600 - hm.time.now() < LIVE_WINDOW
+  return day and day * 86400 + (12 - UTC_OFFSET) * 3600 - LIVE_WINDOW
+end
+
+function M.live_only(stay)
+  local at = M.live_at(stay)
+  return not at or hm.time.now() > at
 end
 
 -- A counter in hm.shared that lives `ttl` seconds from its first increment.
@@ -327,8 +333,8 @@ local function flush_hot(now)
   hot_pending, hot_flushed = {}, now
 end
 
-local function note_searched(hotels)
-  for _, h in ipairs(hotels) do hot_pending[h.id] = (hot_pending[h.id] or 0) + 1 end
+local function note_searched(hotels, n)
+  for _, h in ipairs(hotels) do hot_pending[h.id] = (hot_pending[h.id] or 0) + (n or 1) end
   local now = hm.time.now()
   if now - hot_flushed >= 1 then flush_hot(now) end
 end
@@ -895,12 +901,55 @@ end
 -- not look the same key up twice (req.memo_key).
 local memo, nmemo, MEMO_MAX = { list = {}, rates = {} }, 0, 4096
 
+-- The core keeps the same memo (lua_memo.h) and answers a repeated search
+-- without running this script at all when it can; it passes the request
+-- here when it cannot (an unknown ticket, a limit refusing, the answer gone,
+-- refresh-ahead due). Its hits come back once a second as hotness.
+local core_memo = {}            -- handle -> memo entry
+local next_handle, draining = 0, false
+local SID_MARK = "\1hm-sid\1"
+local SID_JSON = hm.json.encode(SID_MARK):sub(2, -2)   -- as it appears inside the prefix
+
+local function drain()
+  for h, n in pairs(hm.memo.drain()) do
+    local m = core_memo[h]
+    if m then note_searched(m.hotels, n) end
+  end
+  draining = nmemo > 0 and hm.timer.at(1, drain) and true or false
+end
+
+local function basic_of(kind, sid)
+  if kind == "list" then return { destinationId = H.destination.id, sessionId = sid } end
+  return { sessionId = sid }
+end
+
+local function memo_core(kind, req, m)
+  if not (hm.timer and hm.timer.at) then return end   -- no timer: its hits could not count
+  local prefix, after = A.ok_prefix("basic", basic_of(kind, m.session or SID_MARK)), nil
+  if not m.session then
+    local at = prefix:find(SID_JSON, 1, true)
+    prefix, after = prefix:sub(1, at - 1), prefix:sub(at + #SID_JSON)
+  end
+  if not m.handle then next_handle = next_handle + 1; m.handle = next_handle end
+  core_memo[m.handle] = m
+  hm.memo.put(req.path, req.headers.currency or false, req.body, m.key, {
+    prefix = prefix, after = after, session_header = kind == "list", live_at = M.live_at(m.stay),
+    ra_fraction = RA_ON or 0, ra_min_reads = RA_MIN_READS, handle = m.handle })
+  if not draining then draining = hm.timer.at(1, drain) and true or false end
+end
+
 local function memo_put(kind, req, key, stay, hotels, session)
   if not req.body or req.body:find("now(", 1, true) then return end
-  if nmemo >= MEMO_MAX then memo, nmemo = { list = {}, rates = {} }, 0 end
-  if not memo[kind][req.body] then nmemo = nmemo + 1 end
-  memo[kind][req.body] = { key = key, stay = stay, hotels = hotels, session = session,
-                           currency = req.headers.currency or false }
+  if nmemo >= MEMO_MAX then
+    memo, nmemo, core_memo = { list = {}, rates = {} }, 0, {}
+    hm.memo.clear()
+  end
+  local old = memo[kind][req.body]
+  if not old then nmemo = nmemo + 1 end
+  local m = { key = key, stay = stay, hotels = hotels, session = session,
+              currency = req.headers.currency or false, handle = old and old.handle }
+  memo[kind][req.body] = m
+  memo_core(kind, req, m)
 end
 
 local function memo_answer(kind, req)
@@ -908,11 +957,8 @@ local function memo_answer(kind, req)
   if not m or m.currency ~= (req.headers.currency or false) or M.live_only(m.stay) then return nil end
   req.memo_key = m.key
   local sid = m.session or session_id()
-  if kind == "rates" then
-    local hit = answer_get(m.key, { sessionId = sid }, m.stay, m.hotels)
-    return hit and A.ok_body(req, hit)
-  end
-  local hit = answer_get(m.key, { destinationId = H.destination.id, sessionId = sid }, m.stay, m.hotels)
+  local hit = answer_get(m.key, basic_of(kind, sid), m.stay, m.hotels)
+  if kind == "rates" then return hit and A.ok_body(req, hit) end
   return hit and A.ok_body(req, hit, { ["Session-Id"] = sid })
 end
 local LIST_FAST = { before_body = function(req) return memo_answer("list", req) end }
@@ -927,7 +973,7 @@ hm.route("POST", "/api/search/hotelList", A.handler(function(req, body)
   local max_rates = A.int(body, "maxRatesPerHotel", nil, 0)
   local hotels = resolve_hotels(body)
   local sid = session_id()
-  local basic = { destinationId = H.destination.id, sessionId = sid }
+  local basic = basic_of("list", sid)
   local key = CACHE_ON and not M.live_only(stay)
               and answer_key("list", hotels, stay, { tostring(desc), page, size, tostring(max_rates) })
   if key then memo_put("list", req, key, stay, hotels) end
@@ -953,7 +999,7 @@ hm.route("POST", "/api/search/hotelRates", A.handler(function(req, body)
   local hotels = resolve_hotels(body)
   if #hotels == 0 then A.raise(A.CODE.not_found, "hotel not found: " .. tostring(A.val(body.hotelId))) end
   local max_rates = A.int(body, "maxRatesPerHotel", nil, 0)
-  local basic = { sessionId = A.val(body.sessionId) or session_id() }
+  local basic = basic_of("rates", A.val(body.sessionId) or session_id())
   local key = CACHE_ON and not M.live_only(stay)
               and answer_key("rates", hotels, stay, { tostring(desc), tostring(max_rates) })
   if key then memo_put("rates", req, key, stay, hotels, A.val(body.sessionId)) end

@@ -14,15 +14,20 @@ without being recomposed.
   call was already under way when the webhook invalidated the hotel);
 - a reload (which may change pricing, fx, data or the ratePkgId secret) starts
   fresh answers; the entries themselves stay;
-- with Redis, looking up an answer (kept in each node's L1 only) never asks Redis.
+- with Redis, looking up an answer (kept in each node's L1 only) never asks Redis;
+- the core's answer memo (core/answer_memo.c) answers a repeated search
+  without its script, with the same answer, headers and checks: an unknown
+  or expired ticket still gets 401, the app's limits still give 429, another
+  Currency header is another request.
 """
 import copy
+import json
 import threading
 import time
 import unittest
 
 from hmtest import request, run_tests
-from test_cache import ADMIN, REDIS, SAMPLE, SUPPLIERS, CacheBase, calls, fresh_stay, rates_body, sim
+from test_cache import ADMIN, REDIS, SAMPLE, SUPPLIERS, CacheBase, call, calls, fresh_stay, rates_body, sim
 from test_stale_inventory import advance, metric, rates_of, sup_status
 from test_webhooks import event_body, post_webhook
 
@@ -185,6 +190,121 @@ class AnswerLevel(CacheBase):
         self.assertEqual(answer_metric(self.port, "miss"), misses + 1, "an answer outlived the reload")
         self.assertEqual(calls(self.port), before, "the entries should have survived the reload")
         self.served(body)
+
+
+def memo_served(port):
+    return metric(port, "hotelmux_answer_memo_total", result="served")
+
+
+def post(port, path, body, tk, headers=None):
+    h = {"Content-Type": "application/json", "Authorization": "Bearer " + tk}
+    h.update(headers or {})
+    st, hdrs, b = request(port, "POST", path, headers=h, body=json.dumps(body))
+    return st, hdrs, json.loads(b.decode())
+
+
+@unittest.skipUnless("dida" in SUPPLIERS, "needs the dida simulator")
+class CoreMemo(CacheBase):
+    """Repeated searches answered by the core itself (answer_memo.h)."""
+    server_env = {"HOTELMUX_TEST_CLOCK": "1"}
+    # a small overall limit for a second app, so 429 can be seen; demo keeps its own
+    server_extra = """
+base.apps.tight = { secret = "tight-secret", limits = { qps = 3 } }
+"""
+
+    def warm(self, path, body, tk=None, n=6):
+        """Search until each worker's memo holds the request (live, composed,
+        then served by the core); returns the last answer."""
+        for _ in range(n):
+            st, h, j = post(self.port, path, body, tk or self.tk)
+            self.assertEqual((st, j["code"]), (200, 0), j)
+        return st, h, j
+
+    def test_repeat_served_by_core_with_the_scripts_answer(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.warm("/api/search/hotelRates", body)
+        s0, hits, before = memo_served(self.port), answer_metric(self.port, "hit"), calls(self.port)
+        answers = [post(self.port, "/api/search/hotelRates", body, self.tk) for _ in range(6)]
+        self.assertEqual(memo_served(self.port), s0 + 6, "the core did not answer the repeats")
+        self.assertEqual(answer_metric(self.port, "hit"), hits + 6)
+        self.assertEqual(calls(self.port), before)
+        composed = answers[0][2]
+        ids = set()
+        for st, h, j in answers:
+            self.assertEqual((st, j["code"], j["msg"]), (200, 0, "success"))
+            self.assertEqual(without_dynamic(j), without_dynamic(composed))
+            self.assertEqual(h["Content-Type"], "application/json")
+            self.assertTrue(h["Request-Id"])
+            self.assertGreaterEqual(int(h["Server-Cost-Milliseconds"]), 0)
+            ids.add(j["data"]["basic"]["sessionId"])
+            self.assertRegex(j["data"]["basic"]["sessionId"], "^[0-9a-f]{16}$")
+        self.assertEqual(len(ids), 6, "session ids repeat")
+
+    def test_hotel_list_sends_its_session_id_header(self):
+        ci, co = fresh_stay()
+        body = {"destinationId": "DXB", "checkIn": ci, "checkOut": co, "pageSize": 5,
+                "roomOccupancies": [{"adultCount": 2}], "currency": "USD"}
+        st, _h, j = post(self.port, "/api/search/hotelList", body, self.tk)
+        self.assertEqual((st, j["code"]), (200, 0), j)
+        self.warm("/api/search/hotelList", body)
+        s0 = memo_served(self.port)
+        for _ in range(4):
+            st, h, j = post(self.port, "/api/search/hotelList", body, self.tk)
+            self.assertEqual((st, j["code"]), (200, 0), j)
+            self.assertEqual(h["Session-Id"], j["data"]["basic"]["sessionId"])
+            self.assertEqual(j["data"]["basic"]["destinationId"], "DXB")
+        self.assertEqual(memo_served(self.port), s0 + 4)
+
+    def test_bad_or_expired_ticket_is_refused(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.warm("/api/search/hotelRates", body)
+        s0 = memo_served(self.port)
+        for auth in ("Bearer " + self.tk[:-2] + "xx", "Bearer nope", "Basic abc", ""):
+            st, _h, j = post(self.port, "/api/search/hotelRates", body, self.tk, {"Authorization": auth})
+            self.assertEqual((st, j["code"]), (401, 100000401), (auth, j["msg"]))
+        # the ticket sent twice: not the plain case, the script decides
+        st, _h, j = post(self.port, "/api/search/hotelRates", body, self.tk,
+                         {"Currency": "USD", "currency": "EUR"})
+        self.assertIn(st, (200, 400), j)
+        self.assertEqual(memo_served(self.port), s0, "the core answered a request the script refuses")
+        tk = ticket_of(self.port, "demo", "demo-secret", ttl=30)
+        self.warm("/api/search/hotelRates", body, tk)
+        advance(self.port, 31)        # past the ticket's expiry, not the answer's
+        s0 = memo_served(self.port)
+        st, _h, j = post(self.port, "/api/search/hotelRates", body, tk)
+        self.assertEqual((st, j["code"]), (401, 100000401), j["msg"])
+        self.assertEqual(memo_served(self.port), s0)
+        st, _h, j = post(self.port, "/api/search/hotelRates", body, self.tk)   # the answer is still there
+        self.assertEqual((st, j["code"]), (200, 0), j["msg"])
+
+    def test_app_limits_still_apply(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.warm("/api/search/hotelRates", body)      # the answer is stored
+        tk = ticket_of(self.port, "tight", "tight-secret")
+        time.sleep(1.2)
+        s0 = memo_served(self.port)
+        sts = [post(self.port, "/api/search/hotelRates", body, tk)[0] for _ in range(12)]
+        self.assertEqual(sts.count(200), 3, sts)     # qps 3 with a burst of 3, one node
+        self.assertEqual(sts.count(429), 9, sts)
+        self.assertGreaterEqual(memo_served(self.port), s0)
+
+    def test_other_currency_header_is_another_request(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.warm("/api/search/hotelRates", body)
+        s0 = memo_served(self.port)
+        st, _h, j = post(self.port, "/api/search/hotelRates", body, self.tk, {"Currency": "EUR"})
+        self.assertEqual((st, j["code"]), (200, 0), j)
+        self.assertEqual(memo_served(self.port), s0, "served the answer of a request without the header")
+
+
+def ticket_of(port, app, secret, ttl=None):
+    st, j = call(port, "/api/auth/ticket", dict({"appKey": app, "appSecret": secret}, **({"ttl": ttl} if ttl else {})))
+    assert st == 200 and j["code"] == 0, j
+    return j["data"]["ticket"]
 
 
 @unittest.skipUnless(REDIS, "redis-server not installed")

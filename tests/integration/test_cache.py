@@ -204,13 +204,14 @@ base.search_deadline_ms = 5000
 
 class CacheBase(unittest.TestCase):
     server_env = None     # extra environment for the class's server
+    server_extra = ""     # extra config lines for the class's server
     with_redis = False    # True: the server gets a Redis of its own (L2), when redis-server is installed
     redis = None
 
     @classmethod
     def setUpClass(cls):
         cls.redis = Redis().start() if cls.with_redis and REDIS else None
-        cls.srv = server(redis_port=cls.redis.port if cls.redis else None, extra=CACHE_DEADLINES,
+        cls.srv = server(redis_port=cls.redis.port if cls.redis else None, extra=CACHE_DEADLINES + cls.server_extra,
                          env=cls.server_env).start()
         cls.port = cls.srv.port
         cls.tk = ticket(cls.port)

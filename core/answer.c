@@ -1,0 +1,73 @@
+/* answer.c -- the answer level's lookup (see answer.h). */
+#include "hotelmux/answer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hotelmux/agedoc.h"
+#include "hotelmux/cache.h"
+#include "hotelmux/common.h"
+#include "hotelmux/metrics.h"
+
+typedef struct {
+    const char *prefix;
+    size_t plen;
+    double now, fraction;
+    int want_head;
+    hm_answer_t *out;
+} visit_t;
+
+/* Under the shard lock: malloc and copy only. */
+static int visit(void *ud, const hm_cache_view_t *v)
+{
+    visit_t *a = ud;
+    hm_answer_t *o = a->out;
+    double elapsed = a->now - v->stored_at;
+    size_t cap = HM_AGEDOC_RENDER_MAX(a->plen, v->len);
+    o->body = malloc(cap + 1);
+    if (o->body == NULL)
+        return HM_ENOMEM;
+    hm_agedoc_info_t info;
+    ssize_t n = hm_agedoc_render(v->data, v->len, elapsed, a->prefix, a->plen, o->body, cap, &info);
+    if (n < 0) {
+        free(o->body);
+        o->body = NULL;
+        return (int)n;
+    }
+    o->len = (size_t)n;
+    o->age = elapsed > 0 ? elapsed : 0;
+    o->reads = v->reads;
+    o->expiring = a->fraction > 0 && info.min_left_fraction < a->fraction;
+    if (o->expiring && a->want_head && (o->head = malloc(info.head_len)) != NULL) {
+        memcpy(o->head, v->data, info.head_len);
+        o->head_len = info.head_len;
+    }
+    return HM_OK;
+}
+
+int hm_answer_render(const char *key, size_t klen, const char *prefix, size_t plen, double fraction,
+                     int want_head, double now, hm_answer_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    visit_t a = { prefix, plen, now, fraction, want_head, out };
+    return hm_cache_visit(key, klen, now, visit, &a);
+}
+
+static hm_series_t *series(int hit)
+{
+    return hm_metrics_series(HM_METRIC_COUNTER, HM_CACHE_LOOKUPS_FAMILY, HM_CACHE_LOOKUPS_HELP,
+                             hit ? "level=\"answer\",result=\"hit\"" : "level=\"answer\",result=\"miss\"");
+}
+
+static hm_series_t *hits, *misses;
+
+void hm_answer_declare_series(void)
+{
+    hits = series(1);
+    misses = series(0);
+}
+
+void hm_answer_count(int worker, int hit)
+{
+    hm_series_add(hit ? hits : misses, worker, 1);
+}
