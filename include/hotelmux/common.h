@@ -25,7 +25,7 @@
 
 const char *hm_strerror(int code);
 
-/* A fast non-cryptographic 64-bit hash (FNV-1a, folded) for hash tables. */
+/* A fast non-cryptographic 64-bit hash for hash tables (all bits mixed). */
 uint64_t hm_hash64(const void *data, size_t n);
 /* The value of a hex digit, or -1. */
 int hm_hexval(int ch);
