@@ -194,9 +194,14 @@ ssize_t hm_agedoc_render(const char *doc, size_t len, double elapsed, const char
         return rc;
     if (!(elapsed >= 0))
         elapsed = 0;   /* NaN or a clock step back: as stored */
-    hm_agedoc_info_t sum = { h.n, 0, 0, 0, 1.0, h.body };
+    hm_agedoc_info_t sum = { h.n, 0, 0, 0, 1.0, h.body, 1.0 };
     for (size_t i = 0; i < h.n; i++) {
         const part_t *pt = &h.parts[i];
+        /* A part's age reads the same until it rounds to the next second
+         * (whole() rounds at .5); a hair early, for the floating point. */
+        double x = pt->age + elapsed, next = floor(x + 0.5) + 0.5 - x - 1e-6;
+        if (next < sum.stable_for)
+            sum.stable_for = next > 0 ? next : 0;
         if (!pt->has)
             continue;
         long age = age_now(pt, elapsed), left = left_now(pt, elapsed);

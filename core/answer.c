@@ -53,6 +53,58 @@ int hm_answer_render(const char *key, size_t klen, const char *prefix, size_t pl
     return hm_cache_visit(key, klen, now, visit, &a);
 }
 
+typedef struct {
+    double now, fraction;
+    hm_answer_copy_t *copy;
+    uint64_t reads;
+    int rendered;
+} copy_visit_t;
+
+/* Under the shard lock, like visit(): a reuse is a comparison, a render
+ * one malloc and one pass. */
+static int visit_copy(void *ud, const hm_cache_view_t *v)
+{
+    copy_visit_t *a = ud;
+    hm_answer_copy_t *c = a->copy;
+    a->reads = v->reads;
+    if (c->doc && c->version == v->version && a->now < c->until)
+        return HM_OK;
+    char *doc = malloc(v->len + 1);
+    if (doc == NULL)
+        return HM_ENOMEM;
+    double elapsed = a->now - v->stored_at;
+    hm_agedoc_info_t info;
+    ssize_t n = hm_agedoc_render(v->data, v->len, elapsed, "", 0, doc, v->len, &info);
+    if (n < 0) {
+        free(doc);
+        return (int)n;
+    }
+    free(c->doc);
+    c->doc = doc;
+    c->len = (size_t)n;
+    c->version = v->version;
+    c->until = a->now + info.stable_for;
+    c->expiring = a->fraction > 0 && info.min_left_fraction < a->fraction;
+    a->rendered = 1;
+    return HM_OK;
+}
+
+int hm_answer_render_copy(const char *key, size_t klen, double fraction, double now, hm_answer_copy_t *copy,
+                          uint64_t *reads, int *rendered)
+{
+    copy_visit_t a = { now, fraction, copy, 0, 0 };
+    int rc = hm_cache_visit(key, klen, now, visit_copy, &a);
+    *reads = a.reads;
+    *rendered = a.rendered;
+    return rc;
+}
+
+void hm_answer_copy_free(hm_answer_copy_t *copy)
+{
+    free(copy->doc);
+    memset(copy, 0, sizeof(*copy));
+}
+
 static hm_series_t *series(int hit)
 {
     return hm_metrics_series(HM_METRIC_COUNTER, HM_CACHE_LOOKUPS_FAMILY, HM_CACHE_LOOKUPS_HELP,

@@ -17,6 +17,10 @@
 
 #define NBUCKETS (2 * HM_ANSWER_MEMO_MAX)   /* a power of two */
 #define SID_HEX 16
+/* Rendered answers kept per worker (entry_t.copy): beyond this a served
+ * answer is rendered for its request and dropped. With a Zipf-like load
+ * the first answers served are the hot ones, which are the ones worth it. */
+#define COPY_BUDGET (16u << 20)
 
 /* One request's answer. Its strings follow it in the same allocation:
  * the lookup key (route \0 currency-mark \0 body), the answer key, prefix
@@ -29,6 +33,7 @@ typedef struct entry_s {
     int has_after, session_header, handle;
     double live_at, ra_fraction, ra_next;
     uint64_t ra_min_reads, hits;
+    hm_answer_copy_t copy;   /* the answer as last rendered for this entry */
 } entry_t;
 
 typedef struct ticket_s {
@@ -44,16 +49,24 @@ struct hm_answer_memo_s {
     entry_t *entries[NBUCKETS];
     ticket_t *tickets[NBUCKETS];
     size_t nentries, ntickets;
+    size_t copy_bytes;   /* sum of the entries' copy.len */
 };
 
 hm_answer_memo_t *hm_answer_memo_new(void) { return calloc(1, sizeof(hm_answer_memo_t)); }
+
+static void entry_free(hm_answer_memo_t *m, entry_t *e)
+{
+    m->copy_bytes -= e->copy.len;
+    hm_answer_copy_free(&e->copy);
+    free(e);
+}
 
 static void clear_entries(hm_answer_memo_t *m)
 {
     for (size_t i = 0; i < NBUCKETS; i++) {
         for (entry_t *e = m->entries[i], *next; e; e = next) {
             next = e->next;
-            free(e);
+            entry_free(m, e);
         }
         m->entries[i] = NULL;
     }
@@ -192,11 +205,12 @@ int hm_answer_memo_put(hm_answer_memo_t *m, const char *route, const char *curre
     e->ra_min_reads = a->ra_min_reads;
     e->ra_next = 0;
     e->hits = 0;
+    memset(&e->copy, 0, sizeof(e->copy));
     e->hash = h;
     entry_t **p = entry_slot(m, h, route, rlen, currency, clen, body, blen);
     if (*p) {   /* replace */
         e->next = (*p)->next;
-        free(*p);
+        entry_free(m, *p);
         *p = e;
         return HM_OK;
     }
@@ -309,6 +323,12 @@ static int take_limits(const ticket_t *t, double now)
     return 1;
 }
 
+static void pass_free(char *prefix, const char *small)
+{
+    if (prefix != small)
+        free(prefix);
+}
+
 static void hex(const unsigned char *in, size_t n, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -369,26 +389,32 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
         memcpy(prefix + e->prefix_len + SID_HEX, e->after, e->after_len);
     }
     double mono = hm_clock_monotonic();
-    hm_answer_t a;
-    int rc = hm_answer_render(e->answer_key, e->answer_klen, prefix, plen, e->ra_fraction, 0, mono, &a);
-    if (prefix != small)
-        free(prefix);
+    uint64_t reads;
+    int rendered;
+    m->copy_bytes -= e->copy.len;
+    int rc = hm_answer_render_copy(e->answer_key, e->answer_klen, e->ra_fraction, mono, &e->copy, &reads,
+                                   &rendered);
+    (void)rendered;
+    if (rc != HM_OK)   /* gone (expired, invalidated): so is its copy */
+        hm_answer_copy_free(&e->copy);
+    m->copy_bytes += e->copy.len;
     if (rc != HM_OK) {
+        pass_free(prefix, small);
         count(w->id, 0);
         return 0;
     }
     /* A part near its expiry in a much-read answer: the script schedules
      * its refresh. Once a second per entry; served here in between. */
-    if (a.expiring && a.reads >= e->ra_min_reads && mono >= e->ra_next) {
+    if (e->copy.expiring && reads >= e->ra_min_reads && mono >= e->ra_next) {
         e->ra_next = mono + 1;
-        free(a.body);
+        pass_free(prefix, small);
         count(w->id, 0);
         return 0;
     }
     /* Limits last: a request the script would have answered anyway must
      * not have been charged twice. */
     if (!take_limits(t, mono)) {
-        free(a.body);
+        pass_free(prefix, small);
         count(w->id, 0);
         return 0;
     }
@@ -408,7 +434,11 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     memcpy(method, req->method, mlen);
     method[mlen] = '\0';
     hm_metrics_http_request(w->id, route, method, 200, seconds);
-    hm_conn_respond(c, 200, hdrs, nh, a.body, a.len);
-    free(a.body);
+    hm_conn_respond_prefixed(c, 200, hdrs, nh, prefix, plen, e->copy.doc, e->copy.len);
+    pass_free(prefix, small);
+    if (m->copy_bytes > COPY_BUDGET) {   /* over budget: not kept */
+        m->copy_bytes -= e->copy.len;
+        hm_answer_copy_free(&e->copy);
+    }
     return 1;
 }

@@ -36,6 +36,7 @@ struct entry_s {
     uint64_t hash;
     double expires, stored_at, ttl;
     uint64_t reads;                /* gets since it was stored (under the shard lock) */
+    uint64_t version;              /* which store this is (see hm_cache_view_t) */
     size_t klen, vlen, bytes;
     int ntags;
     tag_link_t *tags;              /* ntags links, in the same allocation (after key) */
@@ -56,6 +57,7 @@ typedef struct {
 static shard_t shards[NSHARDS];
 static size_t total_budget;
 static int ready;
+static atomic_uint_least64_t stores;   /* entry versions: never 0, never reused */
 
 int hm_cache_init(size_t budget_bytes)
 {
@@ -204,7 +206,7 @@ int hm_cache_visit(const char *key, size_t klen, double now, hm_cache_visit_fn f
         e = NULL;
     }
     if (e) {
-        hm_cache_view_t v = { e->val, e->vlen, e->stored_at, e->ttl, ++e->reads };
+        hm_cache_view_t v = { e->val, e->vlen, e->stored_at, e->ttl, ++e->reads, e->version };
         rc = fn(ud, &v);
         if (rc == HM_OK) {
             lru_unlink(s, e);
@@ -273,6 +275,7 @@ int hm_cache_set(const char *key, size_t klen, const char *val, size_t vlen, dou
     e->hash = h;
     e->bytes = bytes;
     e->stored_at = now;
+    e->version = atomic_fetch_add(&stores, 1) + 1;
     e->ttl = ttl;
     e->expires = now + ttl;
     pthread_mutex_lock(&s->lock);

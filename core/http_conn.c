@@ -857,8 +857,15 @@ static void access_log(hm_conn_t *c, int status, size_t bytes)
 void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                      const char *body, size_t body_len)
 {
+    hm_conn_respond_prefixed(c, status, headers, nheaders, NULL, 0, body, body_len);
+}
+
+void hm_conn_respond_prefixed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                              const char *prefix, size_t prefix_len, const char *body, size_t body_len)
+{
     if (c->closing || c->state == ST_LINGER)
         return;
+    body_len += prefix_len; /* from here: the body's whole length */
     if (c->w->cfg->access_log)
         access_log(c, status, body_len);
     c->task = NULL;
@@ -901,6 +908,8 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
         rc |= hm_buf_puts(o, headers[i].value);
     }
     rc |= hm_buf_puts(o, "\r\n\r\n");
+    if (!no_body && prefix_len)   /* small: sent with the head */
+        rc |= hm_buf_append(o, prefix, prefix_len);
     if (rc != 0) {
         hm_conn_close(c);
         return;
@@ -909,7 +918,7 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
      * follow once the answer is written (process_input waits for writes). */
     c->state = ST_IDLE;
     uv_buf_t bufs[2] = { uv_buf_init(o->data, (unsigned)o->len),
-                         uv_buf_init((char *)body, (unsigned)(no_body ? 0 : body_len)) };
+                         uv_buf_init((char *)body, (unsigned)(no_body ? 0 : body_len - prefix_len)) };
     write_bufs(c, bufs, bufs[1].len ? 2 : 1);
     if (!c->closing && c->writes == 0)
         after_response(c);

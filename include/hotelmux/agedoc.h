@@ -41,6 +41,8 @@ typedef struct {
     long max_age, min_left;
     double min_left_fraction;   /* min over parts with data of left/ttl (1 when none) */
     size_t head_len;       /* bytes before the document (hm_agedoc_expiring needs only those) */
+    double stable_for;     /* seconds after `elapsed` during which every filled-in
+                            * number, so the whole text, stays the same (<= 1) */
 } hm_agedoc_info_t;
 
 /* The rendered size is at most prefix_len + len (a placeholder is longer

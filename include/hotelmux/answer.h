@@ -29,6 +29,30 @@ typedef struct {
 int hm_answer_render(const char *key, size_t klen, const char *prefix, size_t plen, double fraction,
                      int want_head, double now, hm_answer_t *out);
 
+/* A rendered answer (the document, no prefix) kept by its holder (the
+ * memo, one per worker) for the next identical lookup: the stored answer is
+ * rendered again only when it was replaced (version) or one of its ages
+ * now reads differently (until, at most a second ahead). Between two
+ * renders `expiring` keeps the earlier reading, so refresh-ahead may see a
+ * part near expiry up to that second late. */
+typedef struct {
+    char *doc;         /* malloc'd, owned by the copy (hm_answer_copy_free) */
+    size_t len;
+    uint64_t version;  /* the cache entry it was rendered from (0: none) */
+    double until;      /* monotonic seconds: reusable before this */
+    int expiring;
+} hm_answer_copy_t;
+
+/* Bring copy up to date with the answer stored under key as of `now`: on
+ * HM_OK copy->doc is the answer to send, *reads the entry's reads and
+ * *rendered whether this call rendered it (0: reused). HM_ENOENT on a
+ * miss (copy left as it was, to be freed by its holder), HM_EINVAL,
+ * HM_ENOMEM. */
+int hm_answer_render_copy(const char *key, size_t klen, double fraction, double now, hm_answer_copy_t *copy,
+                          uint64_t *reads, int *rendered);
+
+void hm_answer_copy_free(hm_answer_copy_t *copy);
+
 /* Count one answer lookup of worker as a hit or a miss. */
 void hm_answer_count(int worker, int hit);
 /* Create the two series at 0 (dashboards see them before the first lookup). */

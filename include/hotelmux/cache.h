@@ -39,6 +39,8 @@ typedef struct {
     size_t len;
     double stored_at, ttl;
     uint64_t reads;
+    uint64_t version;    /* differs for every store, so a copy made from this
+                          * entry can tell later that it is still the same one */
 } hm_cache_view_t;
 
 /* Runs under the entry's shard lock: keep it short, no other cache call.

@@ -241,6 +241,41 @@ base.apps.tight = { secret = "tight-secret", limits = { qps = 3 } }
             self.assertRegex(j["data"]["basic"]["sessionId"], "^[0-9a-f]{16}$")
         self.assertEqual(len(ids), 6, "session ids repeat")
 
+    def test_ages_advance_and_webhooks_apply_to_core_answers(self):
+        # The core keeps each answer as it last rendered it and sends that
+        # again while it reads the same: a later clock must show later ages,
+        # and an invalidated entry must not be sent from the kept copy.
+        hotel, code, room = SAMPLE["dida"]
+        ci, co = fresh_stay()
+        body = rates_body(hotel, ci, co)
+        self.warm("/api/search/hotelRates", body)
+        ages = lambda j: sorted((r["ratePkgId"], r["freshness"]["ageSeconds"])
+                                for room in j["data"]["rooms"] for r in room["rates"])
+        s0 = memo_served(self.port)
+        first = [post(self.port, "/api/search/hotelRates", body, self.tk)[2] for _ in range(4)]
+        advance(self.port, 7)
+        later = [post(self.port, "/api/search/hotelRates", body, self.tk)[2] for _ in range(4)]
+        self.assertEqual(memo_served(self.port), s0 + 8, "the core did not answer the repeats")
+        old_age = dict(ages(first[-1]))
+        for j in later:
+            self.assertEqual([k for k, _ in ages(j)], sorted(old_age))
+            for k, age in ages(j):
+                self.assertGreaterEqual(age, old_age[k] + 7, k)
+        self.assertIn(room, [r["originalRoomNaming"]["id"] for r in rates_of(later[-1], "dida")])
+        sim(self.port, "dida", "_inventory", {"hotel": code, "room": room, "count": 0})
+        try:
+            st, w = post_webhook(self.port, "dida", event_body("dida", "ROOM_SOLD_OUT", code, room))
+            self.assertEqual((st, w["code"]), (200, 0), w)
+            s1 = memo_served(self.port)
+            for i in range(4):   # whichever worker takes it; then from the new answer
+                st, _h, j = post(self.port, "/api/search/hotelRates", body, self.tk)
+                self.assertEqual((st, j["code"]), (200, 0), j)
+                self.assertNotIn(room, [r["originalRoomNaming"]["id"] for r in rates_of(j, "dida")])
+                if i == 0:
+                    self.assertEqual(memo_served(self.port), s1, "served from before the webhook")
+        finally:
+            sim(self.port, "dida", "_inventory", {"hotel": code, "room": room, "count": 5})
+
     def test_hotel_list_sends_its_session_id_header(self):
         ci, co = fresh_stay()
         body = {"destinationId": "DXB", "checkIn": ci, "checkOut": co, "pageSize": 5,

@@ -111,6 +111,22 @@ HM_TEST(malformed_heads_and_small_buffers)
     HM_CHECK(render(DOC, 1e12, out, cap, NULL) > 0);
 }
 
+HM_TEST(stable_until_an_age_rounds_differently)
+{
+    char a[512], b[512];
+    hm_agedoc_info_t info, later;
+    /* ages 10, 3.4, 0: the 3.4 reaches 3.5 (and reads 4) first, 0.1 s on */
+    HM_CHECK(render_text(DOC, 0, a, sizeof(a), &info) > 0);
+    HM_CHECK(info.stable_for > 0.0999 && info.stable_for < 0.1);
+    HM_CHECK(render_text(DOC, info.stable_for, b, sizeof(b), &later) > 0);
+    HM_CHECK_STR(b, a);
+    HM_CHECK(render_text(DOC, 0.1 + 1e-6, b, sizeof(b), &later) > 0);
+    HM_CHECK(strcmp(a, b) != 0);
+    /* never more than a second, even with no parts */
+    HM_CHECK(render_text("0\n{}", 0, a, sizeof(a), &info) > 0);
+    HM_CHECK(info.stable_for <= 1.0 && info.stable_for > 0.99);
+}
+
 static int calls;
 static char seen[256];
 static void collect(void *ud, const char *label, size_t len)
@@ -138,4 +154,5 @@ HM_TEST(expiring_parts)
 HM_TEST_MAIN(HM_TEST_ENTRY(fills_ages_as_stored), HM_TEST_ENTRY(ages_advance_together),
              HM_TEST_ENTRY(lookalikes_are_copied_not_filled), HM_TEST_ENTRY(other_escapes_are_copied),
              HM_TEST_ENTRY(no_parts_with_data),
-             HM_TEST_ENTRY(malformed_heads_and_small_buffers), HM_TEST_ENTRY(expiring_parts))
+             HM_TEST_ENTRY(malformed_heads_and_small_buffers), HM_TEST_ENTRY(expiring_parts),
+             HM_TEST_ENTRY(stable_until_an_age_rounds_differently))
