@@ -183,7 +183,10 @@ return base
             p.send_signal(signal.SIGTERM)
             p.wait(15)
         log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("HM_KEEP_TMP"):
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
