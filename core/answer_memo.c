@@ -1,6 +1,7 @@
 /* answer_memo.c -- repeated searches answered by the core (see answer_memo.h). */
 #include "hotelmux/answer_memo.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ typedef struct entry_s {
     const char *key, *answer_key, *prefix, *after;
     size_t klen, answer_klen, prefix_len, after_len;
     int has_after, session_header, handle;
-    double live_at, ra_fraction, ra_next;
+    double live_at, ra_fraction, ra_next, ra_per_s;
     uint64_t ra_min_reads, hits;
     hm_answer_copy_t copy;   /* the answer as last rendered for this entry */
 } entry_t;
@@ -50,6 +51,8 @@ struct hm_answer_memo_s {
     ticket_t *tickets[NBUCKETS];
     size_t nentries, ntickets;
     size_t copy_bytes;   /* sum of the entries' copy.len */
+    double ra_second;    /* the second ra_passes counts in (monotonic, whole) */
+    double ra_passes;    /* refresh-ahead passes to the script in it */
 };
 
 hm_answer_memo_t *hm_answer_memo_new(void) { return calloc(1, sizeof(hm_answer_memo_t)); }
@@ -203,6 +206,7 @@ int hm_answer_memo_put(hm_answer_memo_t *m, const char *route, const char *curre
     e->live_at = a->live_at;
     e->ra_fraction = a->ra_fraction;
     e->ra_min_reads = a->ra_min_reads;
+    e->ra_per_s = a->ra_per_s;
     e->ra_next = 0;
     e->hits = 0;
     memset(&e->copy, 0, sizeof(e->copy));
@@ -323,6 +327,24 @@ static int take_limits(const ticket_t *t, double now)
     return 1;
 }
 
+/* One more refresh-ahead pass this second, if e's budget allows it. When
+ * an expiry time is shared by many answers (entries warmed together) every
+ * one of them asks at once; the script would drop all but its budget. */
+static int ra_budget(hm_answer_memo_t *m, const entry_t *e, double mono)
+{
+    if (e->ra_per_s <= 0)
+        return 1;
+    double second = floor(mono);
+    if (second != m->ra_second) {
+        m->ra_second = second;
+        m->ra_passes = 0;
+    }
+    if (m->ra_passes >= e->ra_per_s)
+        return 0;
+    m->ra_passes++;
+    return 1;
+}
+
 static void pass_free(char *prefix, const char *small)
 {
     if (prefix != small)
@@ -404,12 +426,15 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
         return 0;
     }
     /* A part near its expiry in a much-read answer: the script schedules
-     * its refresh. Once a second per entry; served here in between. */
+     * its refresh. Once a second per entry, within the worker's budget;
+     * served here in between and beyond it. */
     if (e->copy.expiring && reads >= e->ra_min_reads && mono >= e->ra_next) {
         e->ra_next = mono + 1;
-        pass_free(prefix, small);
-        count(w->id, 0);
-        return 0;
+        if (ra_budget(m, e, mono)) {
+            pass_free(prefix, small);
+            count(w->id, 0);
+            return 0;
+        }
     }
     /* Limits last: a request the script would have answered anyway must
      * not have been charged twice. */

@@ -58,6 +58,7 @@ static int l_put(lua_State *L)
     a.live_at = opt_number(L, 5, "live_at", NAN);
     a.ra_fraction = opt_number(L, 5, "ra_fraction", 0);
     a.ra_min_reads = (uint64_t)fmax(0, opt_number(L, 5, "ra_min_reads", 0));
+    a.ra_per_s = fmax(0, opt_number(L, 5, "ra_per_s", 0));
     a.handle = (int)opt_number(L, 5, "handle", 0);
     if (isnan(a.live_at))
         return luaL_argerror(L, 5, "live_at (a wall-clock time) is required");

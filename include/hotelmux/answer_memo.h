@@ -62,6 +62,9 @@ typedef struct {
     double ra_fraction;       /* refresh-ahead: a part with less than this fraction of
                                * its TTL left ... */
     uint64_t ra_min_reads;    /* ... in an answer read this often passes to the script */
+    double ra_per_s;          /* at most this many such passes a second in this worker
+                               * (the script's refresh budget; more would be dropped
+                               * there after a needless trip); 0: no bound */
     int handle;               /* the script's id for the entry (hm_answer_memo_drain) */
 } hm_memo_answer_t;
 

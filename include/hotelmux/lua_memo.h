@@ -11,6 +11,8 @@
  *                         answered from the memo (the stay turns live)
  *         ra_fraction, ra_min_reads   refresh-ahead: such an answer goes
  *                         to the script about once a second per entry
+ *         ra_per_s        ... and at most this many a second in all (this
+ *                         worker; 0 or absent: no bound)
  *         handle          an integer the script knows the entry by
  *       Refused (nil, "ari") in ARI requests.
  *   hm.memo.ticket(authorization, exp, limits) -> true | nil, err

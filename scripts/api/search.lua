@@ -934,7 +934,7 @@ local function memo_core(kind, req, m)
   core_memo[m.handle] = m
   hm.memo.put(req.path, req.headers.currency or false, req.body, m.key, {
     prefix = prefix, after = after, session_header = kind == "list", live_at = M.live_at(m.stay),
-    ra_fraction = RA_ON or 0, ra_min_reads = RA_MIN_READS, handle = m.handle })
+    ra_fraction = RA_ON or 0, ra_min_reads = RA_MIN_READS, ra_per_s = RA_RATE, handle = m.handle })
   if not draining then draining = hm.timer.at(1, drain) and true or false end
 end
 

@@ -336,6 +336,41 @@ base.apps.tight = { secret = "tight-secret", limits = { qps = 3 } }
         self.assertEqual(memo_served(self.port), s0, "served the answer of a request without the header")
 
 
+class CoreMemoRefreshBudget(CacheBase):
+    """Answers that near expiry together reach the script for their
+    refresh-ahead no more often than its budget (refresh_ahead_per_s)."""
+    server_env = {"HOTELMUX_TEST_CLOCK": "1"}
+    server_extra = """
+base.refresh_ahead_per_s = 1
+"""
+
+    def test_expiring_answers_pass_within_the_budget(self):
+        ci, co = fresh_stay()
+        bodies = [rates_body("HM-DXB-%04d" % h, ci, co, sortBy=order)
+                  for h in range(1, 7) for order in ("price-asc", "price-desc")]
+        left = None
+        for b in bodies:     # stored, then read often enough for refresh-ahead (5)
+            for _ in range(9):
+                st, _h, j = post(self.port, "/api/search/hotelRates", b, self.tk)
+                self.assertEqual((st, j["code"]), (200, 0), j)
+            left = min(left or 1e9, j["data"]["freshness"]["ttlSeconds"])
+        self.assertGreater(left, 20)
+        advance(self.port, left * 0.9)       # every answer now in its last 20 %
+        passed, served = memo_passed(self.port), memo_served(self.port)
+        for b in bodies * 2:
+            st, _h, j = post(self.port, "/api/search/hotelRates", b, self.tk)
+            self.assertEqual((st, j["code"]), (200, 0), j)
+        passes = memo_passed(self.port) - passed
+        # one a second in each of the 2 workers (the real clock may tick once)
+        self.assertGreaterEqual(passes, 1, "no refresh-ahead reached the script")
+        self.assertLessEqual(passes, 4, "every expiring answer went to the script")
+        self.assertEqual(memo_served(self.port) - served, len(bodies) * 2 - passes)
+
+
+def memo_passed(port):
+    return metric(port, "hotelmux_answer_memo_total", result="passed")
+
+
 def ticket_of(port, app, secret, ttl=None):
     st, j = call(port, "/api/auth/ticket", dict({"appKey": app, "appSecret": secret}, **({"ttl": ttl} if ttl else {})))
     assert st == 200 and j["code"] == 0, j
