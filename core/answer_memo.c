@@ -315,16 +315,14 @@ static const char *header(const hm_request_t *req, const char *name, int *dup)
     return v;
 }
 
-/* The ticket's limits, all allowed (1) or one refused (0). */
+_Static_assert(HM_ANSWER_MEMO_LIMITS <= HM_RATELIMIT_MAX_KEYS, "a ticket's limits are taken at once");
+
+/* The ticket's limits, all allowed (1) or one refused (0): all or none
+ * taken, so the script that answers a refusal charges nothing twice. */
 static int take_limits(const ticket_t *t, double now)
 {
-    for (size_t i = 0; i < t->nlimits; i++) {
-        double retry;
-        const hm_memo_limit_t *l = &t->limits[i];
-        if (!hm_ratelimit_take(l->key, l->klen, l->rate, l->burst, now, &retry))
-            return 0;
-    }
-    return 1;
+    double retry;
+    return hm_ratelimit_take_all(t->limits, t->nlimits, now, &retry, NULL) == 1;
 }
 
 /* One more refresh-ahead pass this second, if e's budget allows it. When

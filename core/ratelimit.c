@@ -38,45 +38,76 @@ static void sweep(double now)
         }
 }
 
-int hm_ratelimit_take(const char *key, size_t klen, double rate, double burst, double now,
-                      double *retry_after)
+/* The cell of key in bucket b, or NULL. Under the lock. */
+static cell_t *cell_find(size_t b, const char *key, size_t klen)
 {
-    *retry_after = 0;
-    if (!(rate > 0))
-        return 1;   /* no limit configured */
-    if (!(burst >= 1))
-        burst = 1;
-    double T = 1.0 / rate, tolerance = (burst - 1) * T;
-    size_t b = hm_hash64(key, klen) % NBUCKETS;
-    pthread_mutex_lock(&lock);
     cell_t *c = buckets[b];
     while (c && !(c->klen == klen && memcmp(c->key, key, klen) == 0))
         c = c->next;
-    double tat = c ? c->tat : now;
-    if (tat < now)
-        tat = now;
-    int allowed = now >= tat - tolerance;
-    if (allowed) {
+    return c;
+}
+
+int hm_ratelimit_take_all(const hm_ratelimit_key_t *keys, size_t n, double now, double *retry_after,
+                          size_t *refused)
+{
+    size_t bs[HM_RATELIMIT_MAX_KEYS];
+    double tats[HM_RATELIMIT_MAX_KEYS];
+    *retry_after = 0;
+    if (n > HM_RATELIMIT_MAX_KEYS)
+        return HM_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        bs[i] = hm_hash64(keys[i].key, keys[i].klen) % NBUCKETS;
+    /* One lock for all of a request's limits: every worker takes the same
+     * app keys on every request, and each acquisition is a chance to wait
+     * for a holder the scheduler has just preempted. */
+    pthread_mutex_lock(&lock);
+    for (size_t i = 0; i < n; i++) {
+        const hm_ratelimit_key_t *k = &keys[i];
+        if (!(k->rate > 0))
+            continue;   /* no limit configured */
+        double T = 1.0 / k->rate, tolerance = ((k->burst >= 1 ? k->burst : 1) - 1) * T;
+        cell_t *c = cell_find(bs[i], k->key, k->klen);
+        double tat = c ? c->tat : now;
+        if (tat < now)
+            tat = now;
+        if (now < tat - tolerance) {   /* refused: nothing is taken from any key */
+            pthread_mutex_unlock(&lock);
+            *retry_after = tat - tolerance - now;
+            if (refused)
+                *refused = i;
+            return 0;
+        }
+        tats[i] = tat + T;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const hm_ratelimit_key_t *k = &keys[i];
+        if (!(k->rate > 0))
+            continue;
+        cell_t *c = cell_find(bs[i], k->key, k->klen);
         if (!c) {
             if (nkeys >= MAX_KEYS)
                 sweep(now);
-            c = nkeys < MAX_KEYS ? malloc(sizeof(*c) + klen + 1) : NULL;
-            if (c) {
-                c->klen = klen;
-                memcpy(c->key, key, klen);
-                c->key[klen] = '\0';
-                c->next = buckets[b];
-                buckets[b] = c;
-                nkeys++;
-            }
+            c = nkeys < MAX_KEYS ? malloc(sizeof(*c) + k->klen + 1) : NULL;
+            if (c == NULL)
+                continue;   /* full or out of memory: allowed, not remembered */
+            c->klen = k->klen;
+            memcpy(c->key, k->key, k->klen);
+            c->key[k->klen] = '\0';
+            c->next = buckets[bs[i]];
+            buckets[bs[i]] = c;
+            nkeys++;
         }
-        if (c)
-            c->tat = tat + T;
-    } else {
-        *retry_after = tat - tolerance - now;
+        c->tat = tats[i];
     }
     pthread_mutex_unlock(&lock);
-    return allowed;
+    return 1;
+}
+
+int hm_ratelimit_take(const char *key, size_t klen, double rate, double burst, double now,
+                      double *retry_after)
+{
+    hm_ratelimit_key_t k = { key, klen, rate, burst };
+    return hm_ratelimit_take_all(&k, 1, now, retry_after, NULL);
 }
 
 void hm_ratelimit_reset(void)

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,7 @@ typedef struct {
     size_t nfiles, cap;
 } smount_t;
 
-typedef struct {
+typedef struct hm_sset_s {
     smount_t mounts[HM_CONFIG_MAX_STATIC];
     size_t nmounts;
     size_t bytes, nfiles;
@@ -46,6 +47,8 @@ typedef struct {
 
 static pthread_mutex_t set_mu = PTHREAD_MUTEX_INITIALIZER;
 static sset_t *current;       /* the published set (one reference held) */
+static unsigned generation;   /* bumped with each publish, under set_mu */
+static atomic_uint published; /* generation, for a lock-free "has it changed?" */
 
 /* ---- content types ------------------------------------------------------- */
 
@@ -102,14 +105,34 @@ static void set_release(sset_t *s)
         set_free(s);
 }
 
-static sset_t *set_acquire(void)
+static sset_t *set_acquire(unsigned *gen)
 {
     pthread_mutex_lock(&set_mu);
     sset_t *s = current;
     if (s)
         s->refs++;
+    *gen = generation;
     pthread_mutex_unlock(&set_mu);
     return s;
+}
+
+/* The worker's reference to the published set, renewed when a new one is
+ * published. Every request asks, so the question is one atomic load, not
+ * a lock both workers take (each take may wait for a preempted holder). */
+static sset_t *worker_set(hm_worker_t *w)
+{
+    if (w->static_set == NULL || atomic_load_explicit(&published, memory_order_acquire) != w->static_gen) {
+        hm_static_worker_release(w);
+        w->static_set = set_acquire(&w->static_gen);
+    }
+    return w->static_set;
+}
+
+void hm_static_worker_release(hm_worker_t *w)
+{
+    if (w->static_set)
+        set_release(w->static_set);
+    w->static_set = NULL;
 }
 
 static int cmp_file(const void *a, const void *b)
@@ -289,6 +312,7 @@ int hm_static_load(const hm_config_t *cfg, char *err, size_t errlen)
     pthread_mutex_lock(&set_mu);
     sset_t *old = current;
     current = s;
+    atomic_store_explicit(&published, ++generation, memory_order_release);
     pthread_mutex_unlock(&set_mu);
     if (old)
         set_release(old);
@@ -415,7 +439,7 @@ static void respond_error(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req,
 
 int hm_static_handle(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
 {
-    sset_t *s = set_acquire();
+    sset_t *s = worker_set(w);
     if (s == NULL)
         return 0;
     const smount_t *m = NULL;
@@ -428,19 +452,15 @@ int hm_static_handle(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
                  memcmp(req->path, x->prefix, x->prefix_len - 1) == 0)
             m = x, bare = 1;
     }
-    if (m == NULL) {
-        set_release(s);
+    if (m == NULL)
         return 0;
-    }
     const char *route = m->prefix; /* one metrics route per mount: bounded label set */
     if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
         respond_error(w, c, req, route, 405, "method not allowed", NULL);
-        set_release(s);
         return 1;
     }
     if (bare) {
         respond_error(w, c, req, route, 301, "moved permanently", m->prefix);
-        set_release(s);
         return 1;
     }
     char rel[MAX_REL + 16];
@@ -449,7 +469,6 @@ int hm_static_handle(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
     int dir = tail_len == 0 || tail[tail_len - 1] == '/';
     if (hm_static_clean_path(tail, dir && tail_len ? tail_len - 1 : tail_len, rel, MAX_REL) != 0) {
         respond_error(w, c, req, route, 400, "bad path", NULL);
-        set_release(s);
         return 1;
     }
     const sfile_t *f = NULL;
@@ -463,7 +482,6 @@ int hm_static_handle(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
     }
     if (f == NULL) {
         respond_error(w, c, req, route, 404, "not found", NULL);
-        set_release(s);
         return 1;
     }
     const char *inm = header(req, "if-none-match");
@@ -478,9 +496,9 @@ int hm_static_handle(hm_worker_t *w, hm_conn_t *c, const hm_request_t *req)
         h[nh++] = (hm_header_t){ "Content-Security-Policy", HTML_CSP };
         h[nh++] = (hm_header_t){ "Referrer-Policy", "no-referrer" };
     }
-    /* hm_conn_respond copies what it cannot write at once: release after. */
+    /* hm_conn_respond copies what it cannot write at once: the set may go
+     * with the next publish. */
     hm_admin_respond(w, c, req, route, not_modified ? 304 : 200, h, nh, not_modified ? "" : f->data,
                      not_modified ? 0 : f->len);
-    set_release(s);
     return 1;
 }

@@ -311,6 +311,7 @@ void hm_worker_join(hm_worker_t *w)
 /* After join (or if the worker never started): free what is left. */
 void hm_worker_destroy(hm_worker_t *w)
 {
+    hm_static_worker_release(w);
     if (!w->loop_ok)
         return;
     if (w->listening) {

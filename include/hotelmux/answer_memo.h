@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "hotelmux/http_conn.h"
+#include "hotelmux/ratelimit.h"
 
 struct hm_worker_s;
 typedef struct hm_answer_memo_s hm_answer_memo_t;
@@ -42,11 +43,7 @@ typedef struct hm_answer_memo_s hm_answer_memo_t;
 #define HM_ANSWER_MEMO_LIMITS 4
 
 /* A limit as hm.limit.take sees it (key, requests per second, burst). */
-typedef struct {
-    const char *key;
-    size_t klen;
-    double rate, burst;
-} hm_memo_limit_t;
+typedef hm_ratelimit_key_t hm_memo_limit_t;
 
 /* How one request is answered. */
 typedef struct {

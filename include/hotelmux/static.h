@@ -37,8 +37,12 @@ struct hm_worker_s;
  * with a message in err and leaves the current set in place. */
 int hm_static_load(const hm_config_t *cfg, char *err, size_t errlen);
 
-/* Worker thread: 1 if req's path is under a mount (answered), else 0. */
+/* Worker thread: 1 if req's path is under a mount (answered), else 0. The
+ * worker keeps a reference to the mounts it last saw (w->static_set). */
 int hm_static_handle(struct hm_worker_s *w, hm_conn_t *c, const hm_request_t *req);
+
+/* Drop the worker's reference (when it stops). */
+void hm_static_worker_release(struct hm_worker_s *w);
 
 /* Content-Type for a file name (by extension); never NULL. */
 const char *hm_static_content_type(const char *name);

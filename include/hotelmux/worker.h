@@ -45,6 +45,8 @@ typedef struct hm_worker_s {
     uv_timer_t tick;             /* 1 s housekeeping: gauges */
     uv_timer_t drain_timer;
     hm_client_t *client;
+    struct hm_sset_s *static_set;   /* static.c: this worker's reference to the published set */
+    unsigned static_gen;            /* ... and which publish it is */
     struct hm_redis_s *redis;        /* commands (L2 cache); NULL without Redis */
     struct hm_redis_s *redis_sub;    /* worker 0: invalidation subscriber */
     hm_vm_t *vm;                 /* current generation (one reference held) */

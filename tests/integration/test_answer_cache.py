@@ -321,9 +321,13 @@ base.apps.tight = { secret = "tight-secret", limits = { qps = 3 } }
         tk = ticket_of(self.port, "tight", "tight-secret")
         time.sleep(1.2)
         s0 = memo_served(self.port)
+        t0 = time.monotonic()
         sts = [post(self.port, "/api/search/hotelRates", body, tk)[0] for _ in range(12)]
-        self.assertEqual(sts.count(200), 3, sts)     # qps 3 with a burst of 3, one node
-        self.assertEqual(sts.count(429), 9, sts)
+        refilled = int((time.monotonic() - t0) * 3)   # a loaded machine is slower than 1/3 s
+        # qps 3 with a burst of 3, one node
+        self.assertGreaterEqual(sts.count(200), 3, sts)
+        self.assertLessEqual(sts.count(200), 3 + refilled, sts)
+        self.assertEqual(sts.count(200) + sts.count(429), 12, sts)
         self.assertGreaterEqual(memo_served(self.port), s0)
 
     def test_other_currency_header_is_another_request(self):

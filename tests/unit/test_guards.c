@@ -70,6 +70,29 @@ HM_TEST(ratelimit_gcra)
     hm_ratelimit_reset();
 }
 
+HM_TEST(ratelimit_all_or_nothing)
+{
+    hm_ratelimit_reset();
+    double retry;
+    size_t refused = 99;
+    /* an app's overall limit (plenty) and a per-second one of 2 */
+    hm_ratelimit_key_t keys[2] = { { "all", 3, 100, 100 }, { "qps", 3, 2, 2 } };
+    HM_CHECK_INT(hm_ratelimit_take_all(keys, 2, 50.0, &retry, &refused), 1);
+    HM_CHECK_INT(hm_ratelimit_take_all(keys, 2, 50.0, &retry, &refused), 1);
+    HM_CHECK_INT(hm_ratelimit_take_all(keys, 2, 50.0, &retry, &refused), 0);
+    HM_CHECK_INT(refused, 1);
+    HM_CHECK(retry > 0.49 && retry <= 0.5 + 1e-9);
+    /* the refusal took nothing from "all": 98 of its burst of 100 are left */
+    for (int i = 0; i < 98; i++)
+        HM_CHECK(hm_ratelimit_take("all", 3, 100, 100, 50.0, &retry));
+    HM_CHECK(!hm_ratelimit_take("all", 3, 100, 100, 50.0, &retry));
+    /* no keys: allowed; too many: refused as a bad call */
+    HM_CHECK_INT(hm_ratelimit_take_all(keys, 0, 50.0, &retry, NULL), 1);
+    hm_ratelimit_key_t many[HM_RATELIMIT_MAX_KEYS + 1] = { { "k", 1, 1, 1 } };
+    HM_CHECK_INT(hm_ratelimit_take_all(many, HM_RATELIMIT_MAX_KEYS + 1, 50.0, &retry, NULL), HM_EINVAL);
+    hm_ratelimit_reset();
+}
+
 HM_TEST(breaker_opens_probes_and_closes)
 {
     hm_guard_reset();
@@ -192,6 +215,7 @@ HM_TEST(shdict_values_incr_budget)
 }
 
 HM_TEST_MAIN(HM_TEST_ENTRY(ari_paths), HM_TEST_ENTRY(ari_ttl_clamp_fails_closed), HM_TEST_ENTRY(ari_checkin_distance),
-             HM_TEST_ENTRY(ratelimit_gcra), HM_TEST_ENTRY(breaker_opens_probes_and_closes),
+             HM_TEST_ENTRY(ratelimit_gcra), HM_TEST_ENTRY(ratelimit_all_or_nothing),
+             HM_TEST_ENTRY(breaker_opens_probes_and_closes),
              HM_TEST_ENTRY(breaker_abandoned_probe_is_not_waited_for),
              HM_TEST_ENTRY(guard_qps_and_throttle_answers), HM_TEST_ENTRY(shdict_values_incr_budget))
