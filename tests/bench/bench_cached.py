@@ -113,6 +113,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--zipf", type=float, default=1.0)
+    ap.add_argument("--refresh-ahead", type=int, default=20,
+                    help="refresh_ahead_per_s: background refreshes a second the node may make (demo: 20)")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before the runs")
     ap.add_argument("--no-nginx", dest="nginx", action="store_false",
                     help="skip the reference runs of nginx serving the same answer as a static file")
@@ -140,6 +142,7 @@ base.access_log = false
 base.static = nil
 -- the app's own limits stay on (every search still takes its tokens), set above the load
 base.apps.demo.limits = { qps = 1e7, ari_qps = 2000, orders_qps = 2000, daily = 1e12 }
+base.refresh_ahead_per_s = %(ra)d
 local keep = { %(keep)s }
 for name, s in pairs(base.suppliers) do
   if keep[name] then s.qps = 1e9; s.sim = { latency_ms = 1 } else base.suppliers[name] = nil end
@@ -147,7 +150,7 @@ end
 return base
 """ % {"root": json.dumps(ROOT), "world": json.dumps(os.path.join(tmp, "world")),
        "scripts": ", ".join(scripts), "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
-       "workers": a.workers, "keep": ", ".join("%s = true" % s for s in present)})
+       "workers": a.workers, "keep": ", ".join("%s = true" % s for s in present), "ra": a.refresh_ahead})
     log = open(os.path.join(tmp, "server.log"), "wb")
     srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
                            stdout=log, stderr=subprocess.STDOUT)
