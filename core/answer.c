@@ -17,24 +17,35 @@ typedef struct {
     hm_answer_t *out;
 } visit_t;
 
-/* Under the shard lock: malloc and copy only. */
+/* v rendered `elapsed` seconds after it was stored, after prefix, into a
+ * new buffer (*out, the caller's on HM_OK). Under the shard lock: malloc
+ * and copy only. */
+static int render_new(const hm_cache_view_t *v, double elapsed, const char *prefix, size_t plen, char **out,
+                      size_t *len, hm_agedoc_info_t *info)
+{
+    size_t cap = HM_AGEDOC_RENDER_MAX(plen, v->len);
+    char *body = malloc(cap + 1);
+    if (body == NULL)
+        return HM_ENOMEM;
+    ssize_t n = hm_agedoc_render(v->data, v->len, elapsed, prefix, plen, body, cap, info);
+    if (n < 0) {
+        free(body);
+        return (int)n;
+    }
+    *out = body;
+    *len = (size_t)n;
+    return HM_OK;
+}
+
 static int visit(void *ud, const hm_cache_view_t *v)
 {
     visit_t *a = ud;
     hm_answer_t *o = a->out;
     double elapsed = a->now - v->stored_at;
-    size_t cap = HM_AGEDOC_RENDER_MAX(a->plen, v->len);
-    o->body = malloc(cap + 1);
-    if (o->body == NULL)
-        return HM_ENOMEM;
     hm_agedoc_info_t info;
-    ssize_t n = hm_agedoc_render(v->data, v->len, elapsed, a->prefix, a->plen, o->body, cap, &info);
-    if (n < 0) {
-        free(o->body);
-        o->body = NULL;
-        return (int)n;
-    }
-    o->len = (size_t)n;
+    int rc = render_new(v, elapsed, a->prefix, a->plen, &o->body, &o->len, &info);
+    if (rc != HM_OK)
+        return rc;
     o->age = elapsed > 0 ? elapsed : 0;
     o->reads = v->reads;
     o->expiring = a->fraction > 0 && info.min_left_fraction < a->fraction;
@@ -69,19 +80,15 @@ static int visit_copy(void *ud, const hm_cache_view_t *v)
     a->reads = v->reads;
     if (c->doc && c->version == v->version && a->now < c->until)
         return HM_OK;
-    char *doc = malloc(v->len + 1);
-    if (doc == NULL)
-        return HM_ENOMEM;
-    double elapsed = a->now - v->stored_at;
+    char *doc = NULL;
+    size_t len = 0;
     hm_agedoc_info_t info;
-    ssize_t n = hm_agedoc_render(v->data, v->len, elapsed, "", 0, doc, v->len, &info);
-    if (n < 0) {
-        free(doc);
-        return (int)n;
-    }
+    int rc = render_new(v, a->now - v->stored_at, "", 0, &doc, &len, &info);
+    if (rc != HM_OK)
+        return rc;
     free(c->doc);
     c->doc = doc;
-    c->len = (size_t)n;
+    c->len = len;
     c->version = v->version;
     c->until = a->now + info.stable_for;
     c->expiring = a->fraction > 0 && info.min_left_fraction < a->fraction;

@@ -57,10 +57,16 @@ struct hm_answer_memo_s {
 
 hm_answer_memo_t *hm_answer_memo_new(void) { return calloc(1, sizeof(hm_answer_memo_t)); }
 
-static void entry_free(hm_answer_memo_t *m, entry_t *e)
+/* Drop e's rendered copy, keeping m->copy_bytes right. */
+static void copy_drop(hm_answer_memo_t *m, entry_t *e)
 {
     m->copy_bytes -= e->copy.len;
     hm_answer_copy_free(&e->copy);
+}
+
+static void entry_free(hm_answer_memo_t *m, entry_t *e)
+{
+    copy_drop(m, e);
     free(e);
 }
 
@@ -411,14 +417,13 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     double mono = hm_clock_monotonic();
     uint64_t reads;
     int rendered;
-    m->copy_bytes -= e->copy.len;
+    size_t before = e->copy.len;
     int rc = hm_answer_render_copy(e->answer_key, e->answer_klen, e->ra_fraction, mono, &e->copy, &reads,
                                    &rendered);
     (void)rendered;
-    if (rc != HM_OK)   /* gone (expired, invalidated): so is its copy */
-        hm_answer_copy_free(&e->copy);
-    m->copy_bytes += e->copy.len;
+    m->copy_bytes = m->copy_bytes - before + e->copy.len;
     if (rc != HM_OK) {
+        copy_drop(m, e);   /* gone (expired, invalidated): so is its copy */
         pass_free(prefix, small);
         count(w->id, 0);
         return 0;
@@ -459,9 +464,7 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     hm_metrics_http_request(w->id, route, method, 200, seconds);
     hm_conn_respond_prefixed(c, 200, hdrs, nh, prefix, plen, e->copy.doc, e->copy.len);
     pass_free(prefix, small);
-    if (m->copy_bytes > COPY_BUDGET) {   /* over budget: not kept */
-        m->copy_bytes -= e->copy.len;
-        hm_answer_copy_free(&e->copy);
-    }
+    if (m->copy_bytes > COPY_BUDGET)   /* over budget: not kept */
+        copy_drop(m, e);
     return 1;
 }

@@ -79,6 +79,8 @@ int hm_ratelimit_take_all(const hm_ratelimit_key_t *keys, size_t n, double now, 
         }
         tats[i] = tat + T;
     }
+    /* Allowed: commit. Each cell is found again rather than kept from the
+     * check: making a cell for a new key may sweep, which frees cells. */
     for (size_t i = 0; i < n; i++) {
         const hm_ratelimit_key_t *k = &keys[i];
         if (!(k->rate > 0))

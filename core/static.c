@@ -47,8 +47,7 @@ typedef struct hm_sset_s {
 
 static pthread_mutex_t set_mu = PTHREAD_MUTEX_INITIALIZER;
 static sset_t *current;       /* the published set (one reference held) */
-static unsigned generation;   /* bumped with each publish, under set_mu */
-static atomic_uint published; /* generation, for a lock-free "has it changed?" */
+static atomic_uint published; /* publishes so far (changed under set_mu), read without it */
 
 /* ---- content types ------------------------------------------------------- */
 
@@ -111,17 +110,18 @@ static sset_t *set_acquire(unsigned *gen)
     sset_t *s = current;
     if (s)
         s->refs++;
-    *gen = generation;
+    *gen = atomic_load_explicit(&published, memory_order_relaxed);
     pthread_mutex_unlock(&set_mu);
     return s;
 }
 
 /* The worker's reference to the published set, renewed when a new one is
- * published. Every request asks, so the question is one atomic load, not
- * a lock both workers take (each take may wait for a preempted holder). */
+ * published (none before the first: generation 0, no set). Every request
+ * asks, so the question is one atomic load, not a lock both workers take
+ * (each take may wait for a preempted holder). */
 static sset_t *worker_set(hm_worker_t *w)
 {
-    if (w->static_set == NULL || atomic_load_explicit(&published, memory_order_acquire) != w->static_gen) {
+    if (atomic_load_explicit(&published, memory_order_acquire) != w->static_gen) {
         hm_static_worker_release(w);
         w->static_set = set_acquire(&w->static_gen);
     }
@@ -312,7 +312,7 @@ int hm_static_load(const hm_config_t *cfg, char *err, size_t errlen)
     pthread_mutex_lock(&set_mu);
     sset_t *old = current;
     current = s;
-    atomic_store_explicit(&published, ++generation, memory_order_release);
+    atomic_fetch_add_explicit(&published, 1, memory_order_release);
     pthread_mutex_unlock(&set_mu);
     if (old)
         set_release(old);

@@ -48,11 +48,11 @@ void hm_conn_accept(struct hm_worker_s *w, uv_stream_t *listener);
  * Connection: the connection adds them. */
 void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                      const char *body, size_t body_len);
-/* A JSON error in the client API envelope: {"code":status,"msg":msg,"data":null}. */
 /* The same, the body sent as prefix then body (a small per-request part
  * before a large shared one, without joining them first). */
 void hm_conn_respond_prefixed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                               const char *prefix, size_t prefix_len, const char *body, size_t body_len);
+/* A JSON error in the client API envelope: {"code":status,"msg":msg,"data":null}. */
 void hm_conn_respond_error(hm_conn_t *c, int status, const char *msg);
 
 const hm_request_t *hm_conn_request(const hm_conn_t *c);
