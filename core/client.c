@@ -35,6 +35,8 @@
 #include "hotelmux/metrics.h"
 
 #define CLIENT_DEFAULT_TIMEOUT_MS 30000L
+/* curl's own overall timeout, past ours: only a backstop (see sweep). */
+#define CLIENT_BACKSTOP_MS 5000L
 #define CLIENT_MAX_CONNECT_MS 10000L
 #define CLIENT_MAX_RESPONSE_BYTES (64u * 1024 * 1024)
 #define CLIENT_MAX_RESPONSE_HEADERS 256
@@ -64,6 +66,7 @@ struct hm_client_op_s {
     char host[256];                /* metrics label */
     char errbuf[CURL_ERROR_SIZE];
     uint64_t start_ns;
+    uint64_t deadline;             /* loop time (ms) the op times out at */
     hm_client_op_t *prev, *next;   /* active list */
 };
 
@@ -72,6 +75,11 @@ struct hm_client_s {
     int worker;
     CURLM *multi;
     uv_timer_t timer;
+    uint64_t timer_due;            /* loop time (ms) curl asked to be woken at */
+    int timer_deferred;            /* a late wake-up already gave I/O one turn */
+    uv_timer_t sweep;              /* times ops out at their deadlines */
+    uint64_t sweep_due;            /* 0: not armed */
+    int sweep_deferred;
     hm_client_op_t *active;
     size_t pending;
     sock_ctx_t *socks;             /* every ctx, for close */
@@ -188,6 +196,67 @@ static void deliver(hm_client_op_t *op, CURLcode code)
 }
 
 static void on_timer(uv_timer_t *t);
+static void on_sweep(uv_timer_t *t);
+
+/* Deadlines are ours, not curl's: curl checks a transfer's timeout before it
+ * reads the transfer's socket, so on a loop that was busy past a deadline it
+ * failed transfers whose answers had arrived in time. The sweep runs at the
+ * earliest deadline, gives the poll one turn when it is late (the answers
+ * waiting are read first), then times out what is still due. */
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000u;   /* not uv_now: a long callback leaves it behind */
+}
+
+static void sweep_arm(hm_client_t *c, uint64_t due)
+{
+    if (c->closing || (c->sweep_due && c->sweep_due <= due))
+        return;
+    uint64_t now = now_ms();
+    c->sweep_due = due;
+    c->sweep_deferred = 0;
+    uv_timer_start(&c->sweep, on_sweep, due > now ? due - now : 0, 0);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    hm_client_t *c = t->data;
+    uint64_t now = now_ms();
+    if (!c->sweep_deferred && now > c->sweep_due + 1) {
+        c->sweep_deferred = 1;
+        uv_timer_start(&c->sweep, on_sweep, 1, 0);
+        return;
+    }
+    c->sweep_due = 0;
+    hm_client_op_t *batch = NULL, **tail = &batch;
+    uint64_t next = 0;
+    for (hm_client_op_t *op = c->active, *nx; op; op = nx) {
+        nx = op->next;
+        if (op->deadline > now) {
+            if (!next || op->deadline < next)
+                next = op->deadline;
+            continue;
+        }
+        curl_multi_remove_handle(c->multi, op->easy);
+        op->in_multi = 0;
+        op_unlink(op);
+        *tail = op;
+        tail = &op->next;
+    }
+    c->dispatching++;
+    for (hm_client_op_t *op = batch, *nx; op; op = nx) {
+        nx = op->next;
+        op->next = NULL;
+        if (!op->cancelled && !c->closing)
+            deliver(op, CURLE_OPERATION_TIMEDOUT);
+        op_free(op);
+    }
+    c->dispatching--;
+    /* callbacks may have added ops (each arms for itself) */
+    if (next)
+        sweep_arm(c, next);
+    client_maybe_free(c);
+}
 
 /* Collect every finished transfer first, then run callbacks: a callback may
  * cancel an op of the same batch (it is then marked and skipped). */
@@ -222,8 +291,10 @@ static void check_multi(hm_client_t *c)
     }
     c->dispatching--;
     /* More than one batch worth finished: come back on the next tick. */
-    if (n == HM_ARRAY_SIZE(codes) && !c->closing)
+    if (n == HM_ARRAY_SIZE(codes) && !c->closing) {
+        c->timer_due = uv_now(c->loop);
         uv_timer_start(&c->timer, on_timer, 0, 0);
+    }
     client_maybe_free(c);
 }
 
@@ -231,9 +302,20 @@ static void check_multi(hm_client_t *c)
 
 static void on_poll(uv_poll_t *p, int status, int events);
 
+/* curl's timer fires in libuv's timer phase, which comes before the I/O
+ * poll. When a busy loop wakes it late, a response that arrived in time may
+ * be sitting in its socket while curl expires the transfer: give the poll one
+ * turn first (1 ms later, never in the same timer phase), as nginx handles
+ * ready events before expired timers. A supplier is not blamed for our lag. */
 static void on_timer(uv_timer_t *t)
 {
     hm_client_t *c = t->data;
+    if (!c->timer_deferred && uv_now(c->loop) > c->timer_due + 1) {
+        c->timer_deferred = 1;
+        uv_timer_start(&c->timer, on_timer, 1, 0);
+        return;
+    }
+    c->timer_deferred = 0;
     int running;
     curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_multi(c);
@@ -366,10 +448,13 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     hm_client_t *c = userp;
-    if (timeout_ms < 0)
+    c->timer_deferred = 0;
+    if (timeout_ms < 0) {
         uv_timer_stop(&c->timer);
-    else
+    } else {
+        c->timer_due = uv_now(c->loop) + (uint64_t)timeout_ms;
         uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
+    }
     return 0;
 }
 
@@ -444,7 +529,9 @@ hm_client_t *hm_client_new(uv_loop_t *loop, int worker)
         return NULL;
     }
     c->timer.data = c;
-    c->open_handles = 1;
+    uv_timer_init(loop, &c->sweep);   /* cannot fail once the first one did not */
+    c->sweep.data = c;
+    c->open_handles = 2;
     static const char *const proxy_vars[] = { "http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
                                               "all_proxy", "ALL_PROXY" };
     for (size_t i = 0; i < HM_ARRAY_SIZE(proxy_vars); i++)
@@ -454,8 +541,12 @@ hm_client_t *hm_client_new(uv_loop_t *loop, int worker)
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 64L);
-    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 256L);
+    /* Concurrent connections per host and worker. A transfer over the cap
+     * waits inside curl, on its caller's deadline: at 64, a worker with 32
+     * five-supplier searches in flight (the simulators share one host) queued
+     * its calls until they timed out and opened healthy suppliers' breakers. */
+    curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 512L);
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, 1024L);
     return c;
 }
 
@@ -577,7 +668,7 @@ static int op_setup(hm_client_op_t *op, const hm_client_req_t *req)
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, op);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, op->errbuf);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout + CLIENT_BACKSTOP_MS);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                      timeout < CLIENT_MAX_CONNECT_MS ? timeout : CLIENT_MAX_CONNECT_MS);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, op->req_headers);
@@ -633,6 +724,8 @@ int hm_client_request(hm_client_t *c, const hm_client_req_t *req, hm_client_cb c
     c->active = op;
     c->pending++;
     op->in_multi = 1;
+    op->deadline = now_ms() + (uint64_t)(req->timeout_ms > 0 ? req->timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS);
+    sweep_arm(c, op->deadline);
     if (op_out)
         *op_out = op;
     return HM_OK;
@@ -672,4 +765,5 @@ void hm_client_close(hm_client_t *c)
         sock_release(c, c->socks);
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->sweep, on_handle_closed);
 }

@@ -122,6 +122,7 @@ static void finish(hm_worker_t *w)
     uv_close((uv_handle_t *)&w->tick, close_noop);
     uv_close((uv_handle_t *)&w->drain_timer, close_noop);
     uv_close((uv_handle_t *)&w->wakeup, close_noop);
+    hm_fanout_gate_close(&w->gate, close_noop);
     hm_sf_mailbox_close(&w->sf_mail, close_noop);
     hm_lua_timer_close_all(w);
     hm_redis_close(w->redis);
@@ -239,6 +240,14 @@ int hm_worker_init(hm_worker_t *w, struct hm_server_s *s, int id, const hm_confi
     snprintf(w->id_prefix, sizeof(w->id_prefix), "%02x%02x%02x-%d-", rnd[0], rnd[1], rnd[2], id);
     if (uv_loop_init(&w->loop) != 0) {
         snprintf(err, errlen, "worker %d: cannot create its loop", id);
+        return HM_EIO;
+    }
+    /* Idle-time accounting (one clock read around each poll): the fan-out
+     * tells a supplier's timeout from the worker's own saturation with it. */
+    if (uv_loop_configure(&w->loop, UV_METRICS_IDLE_TIME) != 0)
+        hm_log(HM_LOG_WARN, "worker %d: no loop idle-time metrics (timeouts always charge breakers)", id);
+    if (hm_fanout_gate_init(&w->gate, &w->loop, id) != 0) {   /* uv_timer_init: cannot fail */
+        snprintf(err, errlen, "worker %d: cannot create its fan-out gate", id);
         return HM_EIO;
     }
     uv_mutex_init(&w->inbox_mu);

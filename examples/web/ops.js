@@ -33,14 +33,17 @@ function parseMetrics(text) {
   return out;
 }
 
-// Per supplier: calls by status, latency histogram buckets.
+// Per supplier: calls by outcome, latency histogram buckets.
 function supplierStats(samples) {
   const s = {};
   const get = (n) => (s[n] ||= { calls: {}, buckets: {}, count: 0 });
   for (const x of samples) {
     const sup = x.labels.supplier;
     if (!sup) continue;
-    if (x.name === 'hotelmux_supplier_calls_total') get(sup).calls[x.labels.status || '?'] = x.value;
+    if (x.name === 'hotelmux_supplier_requests_total') {   // summed over operations
+      const calls = get(sup).calls, k = x.labels.outcome || '?';
+      calls[k] = (calls[k] || 0) + x.value;
+    }
     else if (x.name === 'hotelmux_supplier_latency_seconds_bucket') get(sup).buckets[x.labels.le] = x.value;
     else if (x.name === 'hotelmux_supplier_latency_seconds_count') get(sup).count = x.value;
   }

@@ -13,6 +13,7 @@
 
 #include "hotelmux/client.h"
 #include "hotelmux/config.h"
+#include "hotelmux/fanout_gate.h"
 #include "hotelmux/http_conn.h"
 #include "hotelmux/lua_vm.h"
 #include "hotelmux/singleflight.h"
@@ -45,6 +46,7 @@ typedef struct hm_worker_s {
     uv_timer_t tick;             /* 1 s housekeeping: gauges */
     uv_timer_t drain_timer;
     hm_client_t *client;
+    hm_fanout_gate_t gate;       /* searches' fan-outs admitted by loop lag */
     struct hm_sset_s *static_set;   /* static.c: this worker's reference to the published set */
     unsigned static_gen;            /* ... and which publish it is */
     struct hm_redis_s *redis;        /* commands (L2 cache); NULL without Redis */

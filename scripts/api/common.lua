@@ -76,8 +76,14 @@ function M.fail(req, code, msg, data)
 end
 
 -- A raised {api_error = true, code, msg} becomes an error answer (see M.handler).
-function M.raise(code, msg) error({ api_error = true, code = code, msg = msg }, 0) end
+function M.raise(code, msg, headers) error({ api_error = true, code = code, msg = msg, headers = headers }, 0) end
 function M.param(field, why) M.raise(M.CODE.param, "invalid parameter " .. field .. ": " .. why) end
+-- The gateway itself is at capacity (hm.fanout's gate gave up): a 429, as
+-- for a rate limit, so clients back off the way they already do.
+function M.raise_busy(why)
+  M.raise(M.CODE.rate_limit, "server busy: " .. tostring(why or "at capacity") .. "; retry after 1 s",
+          { ["Retry-After"] = "1" })
+end
 
 -- Wrap a handler: check the ticket and the app's limits (unless public),
 -- parse the JSON body, turn raised api errors into envelopes and script
@@ -109,7 +115,11 @@ function M.handler(fn, opts)
     req._t0 = hm.time.monotonic()
     local ok, res = pcall(run, fn, opts, req)   -- no closure per request: it would stop the JIT
     if ok then return res end
-    if type(res) == "table" and res.api_error then return M.fail(req, res.code, res.msg) end
+    if type(res) == "table" and res.api_error then
+      local r = M.fail(req, res.code, res.msg)
+      for k, v in pairs(res.headers or {}) do r.headers[k] = v end
+      return r
+    end
     hm.log.error("api handler failed", { path = req.path, err = tostring(res) })
     return M.fail(req, M.CODE.internal, "internal error")
   end
@@ -322,18 +332,19 @@ function M.ctx(id, req, timeout_ms)
            deadline = hm.time.monotonic() + (timeout_ms or M.timeout_ms(id)) / 1000, log = hm.log }
 end
 
--- A fanout job for one supplier call.
-function M.job(id, timeout_ms, fn)
+-- A fanout job for one supplier call; op (search, check_avail, book,
+-- query_order, cancel) labels its outcome in hotelmux_supplier_requests_total.
+function M.job(id, op, timeout_ms, fn)
   local sc = (hm.config.suppliers or {})[id] or {}
-  return { name = id, supplier = id, timeout_ms = timeout_ms, qps = tonumber(sc.qps) or 0,
+  return { name = id, supplier = id, op = op, timeout_ms = timeout_ms, qps = tonumber(sc.qps) or 0,
            breaker_min_calls = sc.breaker_min_calls, breaker_open_seconds = sc.breaker_open_seconds,
            breaker_failure_ratio = sc.breaker_failure_ratio, fn = fn }
 end
 
 -- One live supplier call (ARI paths) through the same guard as searches:
 -- returns value or nil, err (typed), status.
-function M.call(id, timeout_ms, fn)
-  local r = hm.fanout({ M.job(id, timeout_ms, fn) }, { deadline_ms = timeout_ms })[1]
+function M.call(id, op, timeout_ms, fn)
+  local r = hm.fanout({ M.job(id, op, timeout_ms, fn) }, { deadline_ms = timeout_ms })[1]
   if r.status == "ok" then return r.value, nil, "ok" end
   local err = r.err
   if type(err) ~= "table" then err = { kind = r.status == "error" and "supplier" or r.status, message = tostring(err) } end

@@ -417,7 +417,7 @@ local function refresh(sup, code, key, stay)
     local tmo = A.timeout_ms(sup, conn)
     stat("refresh_ahead")
     local epoch = hotel_epoch(sup, code)
-    local res = A.call(sup, tmo, function() return conn.search(A.ctx(sup, nil, tmo), search_q({ code }, stay)) end)
+    local res = A.call(sup, "search", tmo, function() return conn.search(A.ctx(sup, nil, tmo), search_q({ code }, stay)) end)
     if res then store_entry(sup, code, key, by_code(res)[tostring(code)], stay, epoch) end
   end)
   if not ok then hm.log.warn("refresh-ahead failed", { supplier = sup, key = key, err = tostring(err) }) end
@@ -633,7 +633,7 @@ function M.search(req, stay, hotels)
           if plan.misses > 0 then stat("misses", plan.misses) end
         end
         if #plan.fetch > 0 or #plan.wait > 0 then
-          local job = A.job(sup, tmo, function() return run_plan(plan, stay, req) end)
+          local job = A.job(sup, "search", tmo, function() return run_plan(plan, stay, req) end)
           -- only waiting for other requests' calls: no supplier call, so no guard (qps, breaker)
           if #plan.fetch == 0 then job.supplier = nil end
           jobs[#jobs + 1] = job
@@ -645,7 +645,16 @@ function M.search(req, stay, hotels)
     end
   end
   local deadline = tonumber(hm.config.search_deadline_ms) or 1000
-  local results = #jobs > 0 and hm.fanout(jobs, { deadline_ms = deadline }) or {}
+  -- gate: when this worker cannot keep up, the search waits for its turn
+  -- before any supplier's deadline starts, or is told busy (nothing called)
+  local results, busy = {}, nil
+  if #jobs > 0 then results, busy = hm.fanout(jobs, { deadline_ms = deadline, gate = true }) end
+  if not results then
+    for _, plan in ipairs(plans) do
+      for key in pairs(plan.locks) do release(key, nil, "busy") end
+    end
+    A.raise_busy(busy)
+  end
   local grouped = {}
   local any_cache, max_age, min_ttl = false, 0, nil
 
@@ -1049,7 +1058,7 @@ hm.route("POST", "/api/search/checkAvail", A.handler(function(req, body)
   if not conn then return A.fail(req, A.CODE.dependency, sup .. ": " .. tostring(why)) end
   local tmo = math.max(A.timeout_ms(sup, conn), tonumber(hm.config.check_timeout_ms) or 3000)
   local rate = M.rate_of(t)
-  local res, err, status = A.call(sup, tmo, function() return conn.check_avail(A.ctx(sup, req, tmo), rate) end)
+  local res, err, status = A.call(sup, "check_avail", tmo, function() return conn.check_avail(A.ctx(sup, req, tmo), rate) end)
   if not res then return M.error_answer(req, err, status, sup) end
   local stay = { check_in = t.ci, check_out = t.co, rooms = t.o or { {} }, currency = t.c, nationality = t.nat }
   local hotel = H.by_supplier[sup] and H.by_supplier[sup][tostring(t.h)]

@@ -268,7 +268,7 @@ end
 -- Ask the supplier about one order: res or nil (logged).
 local function ask(o, req, conn, order)
   local tmo = math.max(A.timeout_ms(o.supplier, conn), tonumber(hm.config.query_timeout_ms) or 3000)
-  local res, err = A.call(o.supplier, tmo, function()
+  local res, err = A.call(o.supplier, "query_order", tmo, function()
     return conn.query_order(A.ctx(o.supplier, req, tmo), order)
   end)
   if not res then
@@ -361,7 +361,7 @@ hm.route("POST", "/api/trade/book", A.handler(function(req, body)
   end
   order.remarks = A.val(body.remarks)
   local tmo = book_timeout(sup, conn)
-  local res, berr, status = A.call(sup, tmo, function() return conn.book(A.ctx(sup, req, tmo), order) end)
+  local res, berr, status = A.call(sup, "book", tmo, function() return conn.book(A.ctx(sup, req, tmo), order) end)
   -- Every update below is conditional on the order still being open: another
   -- node's reconcile may have learnt the outcome from the supplier meanwhile.
   if res then
@@ -478,7 +478,7 @@ hm.route("POST", "/api/trade/cancel", A.handler(function(req, body)
     return answer()       -- another node cancelled it meanwhile
   end
   local tmo = cancel_timeout(o.supplier, conn)
-  local res, err, status = A.call(o.supplier, tmo, function()
+  local res, err, status = A.call(o.supplier, "cancel", tmo, function()
     return conn.cancel(A.ctx(o.supplier, req, tmo), connector_order(o))
   end)
   if res and res.status == "cancelled" then

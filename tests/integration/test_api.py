@@ -351,6 +351,14 @@ class TestSupplierFlows(ApiBase):
         # cancelling again is idempotent
         status, j = call(self.port, "/api/trade/cancel", {"customerReferenceNo": ref}, self.tk)
         self.assertEqual((status, j["code"], j["data"]["status"]), (200, 0, 3), j)
+        # every operation went to the supplier and is counted under its name
+        # (queryOrders of settled orders answers from the ledger: query_order
+        # is counted by the reconcile tests)
+        _, _, m = request(self.port, "GET", "/metrics")
+        text = m.decode()
+        for op in ("search", "check_avail", "book", "cancel"):
+            self.assertRegex(text, r'hotelmux_supplier_requests_total\{supplier="%s",op="%s",outcome="ok"\} [1-9]'
+                             % (sup, op))
 
     def test_hotelbeds(self):
         self.flow("hotelbeds")
@@ -515,6 +523,8 @@ class TestCrashSafeBooking(unittest.TestCase):
             self.assertEqual(o["status"], 4, (o, seen))
             self.assertIn("reconciled", o["statusRemark"])
             self.assertEqual([s for s, in_window in seen if in_window and s != 1], [], seen)
+            _, _, m = request(port, "GET", "/metrics")
+            self.assertRegex(m.decode(), r'hotelmux_supplier_requests_total\{supplier="[a-z]+",op="query_order",outcome="ok"\} [1-9]')
             # the same reference cannot be booked twice, even after the crash
             status, j = call(port, "/api/trade/book", book_body(ref, pkg), tk)
             self.assertEqual((status, j["code"]), (409, 100001003), j)
@@ -562,6 +572,75 @@ class TestCrashSafeBooking(unittest.TestCase):
             if srv.alive():
                 srv._kill()
             srv.cleanup()
+
+
+class TestBusy(unittest.TestCase):
+    """A worker at capacity tells a search "busy" (429, Retry-After) rather
+    than starting supplier calls it could not finish in time (fanout_gate.c).
+    One worker; a config route holds its loop in 50 ms slices, as a stream of
+    heavy searches does, while two gated fan-outs hold their slots."""
+    EXTRA = """
+base.workers = 1
+base.routes = {
+  ["GET /t/hog"] = function(req)
+    local t0 = hm.time.monotonic()
+    while hm.time.monotonic() - t0 < tonumber(req.args.ms) / 1000 do
+      local s0 = hm.time.monotonic()
+      while hm.time.monotonic() - s0 < 0.05 do end
+      hm.sleep(0.001)
+    end
+    return { json = { held = true } }
+  end,
+  ["GET /t/hold"] = function()
+    local r = hm.fanout({ { name = "hold", timeout_ms = 3350, fn = function() hm.sleep(3) return true end } },
+                        { deadline_ms = 3400, gate = true })
+    return { json = { ok = r ~= nil } }
+  end,
+}
+"""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(config(extra=cls.EXTRA), workers=1, extra_files=demo_files())
+        cls.srv.start()
+        cls.port = cls.srv.port
+        cls.tk = ticket(cls.port)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.srv.stop()
+        finally:
+            cls.srv.cleanup()
+
+    def test_search_told_busy_when_the_worker_cannot_keep_up(self):
+        if not READY:
+            self.skipTest("no simulated supplier")
+        bg = [threading.Thread(target=_quiet, args=(request, self.port, "GET", "/t/hold")) for _ in range(2)]
+        for t in bg:
+            t.start()
+        time.sleep(0.1)
+        hog = threading.Thread(target=_quiet, args=(request, self.port, "GET", "/t/hog?ms=2500"))
+        hog.start()
+        time.sleep(1.0)              # the lag brings the worker's limit down to the two holders
+        ci, co = stay(days=77)       # a stay nobody searched: the suppliers must be called
+        body = {"hotelId": "HM-DXB-0001", "checkIn": ci, "checkOut": co, "currency": "USD",
+                "roomOccupancies": [{"adultCount": 2}]}
+        t0 = time.monotonic()
+        status, hdrs, data = request(self.port, "POST", "/api/search/hotelRates", body=json.dumps(body),
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": "Bearer " + self.tk})
+        waited = time.monotonic() - t0
+        j = json.loads(data.decode())
+        self.assertEqual((status, j["code"]), (429, 100000429), j)
+        self.assertIn("server busy", j["msg"])
+        self.assertEqual(hdrs.get("Retry-After"), "1")
+        # it waited what the deadline leaves past the suppliers' (1000 - 300 ms) first
+        self.assertGreaterEqual(waited, 0.6)
+        for t in bg + [hog]:
+            t.join(15)
+        status, j = call(self.port, "/api/search/hotelRates", body, self.tk)
+        self.assertEqual((status, j["code"]), (200, 0), j)   # caught up: served
 
 
 # The booking window of the crash tests: book timeout 4 s (the simulator is

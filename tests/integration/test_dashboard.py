@@ -41,7 +41,7 @@ class Dashboard(unittest.TestCase):
         for n in sorted(names):
             self.assertTrue(n in exported or '"%s"' % n in sources, "dashboard queries unknown metric " + n)
         # the ones a search always produces are really there
-        for n in ("hotelmux_http_requests_total", "hotelmux_supplier_calls_total", "hotelmux_cache_requests_total",
+        for n in ("hotelmux_http_requests_total", "hotelmux_supplier_requests_total", "hotelmux_cache_requests_total",
                   "hotelmux_supplier_latency_seconds"):
             self.assertIn(n, exported)
 

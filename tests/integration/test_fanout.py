@@ -176,7 +176,7 @@ class Fanout(unittest.TestCase):
         self.assertEqual(j["state"], "closed")
         st, _, body = request(self.srv.port, "GET", "/admin/status")  # no token configured: 403/401
         _, _, metrics = request(self.srv.port, "GET", "/metrics")
-        self.assertIn('hotelmux_supplier_calls_total{supplier="b1",status="error"} 4', metrics.decode())
+        self.assertIn('hotelmux_supplier_requests_total{supplier="b1",op="call",outcome="error"} 4', metrics.decode())
 
     def test_aborted_half_open_probe_does_not_keep_the_circuit_open(self):
         j = self.get("/breaker?sup=b2&mode=fail&n=4&open=1")
