@@ -58,6 +58,16 @@ def sim_calls(port, present):
     return total
 
 
+def outcomes(port):
+    """The gateway's supplier calls by outcome (hotelmux_supplier_requests_total)."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for m in re.finditer(r'^hotelmux_supplier_requests_total\{[^}]*outcome="([a-z_]+)"\} ([\d.e+]+)$', text, re.M):
+        out[m.group(1)] = out.get(m.group(1), 0) + float(m.group(2))
+    return out
+
+
 def parse_wrk(out):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -150,12 +160,13 @@ return base
         base_p50 = parse_wrk(out)[1]
         print("one supplier call that only waits %d ms: p50 %.2f ms (the overhead below is search p50 minus this)"
               % (a.latency_ms, base_p50))
-        print("%5s %10s %10s %8s %8s %9s %14s %12s %12s %7s" % (
+        print("%5s %10s %10s %8s %8s %9s %14s %12s %12s %7s %8s" % (
             "conns", "searches/s", "complete/s", "p50 ms", "p99 ms", "overhead", "supplier calls/s",
-            "gw CPU/search", "sim CPU/search", "errors"))
+            "gw CPU/search", "sim CPU/search", "errors", "calls !ok"))
         conns = [int(x) for x in a.connections.split(",")]
         for i, c in enumerate(conns):
             before = sim_calls(sim_port_, present)
+            oc0 = outcomes(port)
             cpu0 = cpu_seconds(srv.pid), cpu_seconds(sim_pid) if sim_pid else 0.0
             t0 = time.time()
             wrk = subprocess.Popen(["wrk", "-t%d" % min(2, c), "-c%d" % c, "-d%ds" % a.seconds, "--latency",
@@ -170,14 +181,19 @@ return base
             dt = time.time() - t0
             calls = (sim_calls(sim_port_, present) - before) / dt
             rps, p50, p99, errors = parse_wrk(out)
+            oc1 = outcomes(port)
+            delta = {k: v - oc0.get(k, 0) for k, v in oc1.items()}
+            not_ok = sum(v for k, v in delta.items() if k != "ok") / max(1, sum(delta.values()))
             gw_cpu = (cpu_seconds(srv.pid) - cpu0[0]) / dt / rps * 1e6
             sim_cpu = (cpu_seconds(sim_pid) - cpu0[1]) / dt / rps * 1e6 if sim_pid else float("nan")
             # complete = every supplier was called: beyond capacity, per-supplier
             # deadlines and circuit breakers turn searches into fast partial answers
-            print("%5d %10.0f %10.0f %8.2f %8.2f %9.2f %14.0f %11.0fus %12.0fus %7d"
+            print("%5d %10.0f %10.0f %8.2f %8.2f %9.2f %14.0f %11.0fus %12.0fus %7d %7.1f%%"
                   % (c, rps, calls / len(present), p50, p99, p50 - base_p50, calls, gw_cpu, sim_cpu,
-                     errors))
-        print("(CPU/search: CPU time the gateway / the simulators' process used per search answered)")
+                     errors, 100 * not_ok))
+        print("(CPU/search: CPU time the gateway / the simulators' process used per search answered;"
+              " errors: non-2xx answers, e.g. 429 busy; calls !ok: supplier calls that timed out,"
+              " failed or were refused)")
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
