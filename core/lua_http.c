@@ -63,12 +63,21 @@ static const char *error_text(const hm_client_res_t *res)
     return res->errmsg && res->errmsg[0] ? res->errmsg : "request failed";
 }
 
+/* The request's own task: fan-out jobs run as children of it. */
+static hm_task_t *root_of(hm_task_t *t)
+{
+    while (t->parent)
+        t = t->parent;
+    return t;
+}
+
 static void on_done(void *data, const hm_client_res_t *res)
 {
     slot_t *slot = data;
     wait_t *w = slot->wait;
     lua_State *co = w->task->co;
     slot->op = NULL;
+    root_of(w->task)->upstream_last_ns = uv_hrtime();
     if (w->multi) {
         lua_rawgeti(co, LUA_REGISTRYINDEX, w->results_ref);
         if (res->error) {
@@ -196,6 +205,9 @@ static int start(lua_State *L, const char *what, int first, size_t n, int multi)
     w->task = t;
     w->multi = multi;
     w->n = n;
+    hm_task_t *root = root_of(t);
+    if (!root->upstream_first_ns)
+        root->upstream_first_ns = uv_hrtime();
     if (multi) {
         lua_createtable(L, (int)n, 0);
         w->results_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -246,6 +258,18 @@ static int l_multi(lua_State *L)
     return start(L, "hm.http.multi", 2, n, 1);
 }
 
+/* hm.http.span() -> seconds from this request's first outbound call to its
+ * last answer (nil before any answer): the time spent waiting on suppliers,
+ * so a handler can tell it from its own (Server-Timing). */
+static int l_span(lua_State *L)
+{
+    hm_task_t *t = root_of(hm_task_current(L, "hm.http.span"));
+    if (!t->upstream_first_ns || t->upstream_last_ns < t->upstream_first_ns)
+        return 0;
+    lua_pushnumber(L, (double)(t->upstream_last_ns - t->upstream_first_ns) / 1e9);
+    return 1;
+}
+
 void hm_lua_http_open(lua_State *L, hm_vm_t *vm)
 {
     lua_newtable(L);
@@ -255,4 +279,7 @@ void hm_lua_http_open(lua_State *L, hm_vm_t *vm)
     lua_pushlightuserdata(L, vm);
     lua_pushcclosure(L, l_multi, 1);
     lua_setfield(L, -2, "multi");
+    lua_pushlightuserdata(L, vm);
+    lua_pushcclosure(L, l_span, 1);
+    lua_setfield(L, -2, "span");
 }

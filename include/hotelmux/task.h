@@ -35,6 +35,9 @@ struct hm_task_s {
     char method[16];
     uint64_t start_ns;
     struct hm_task_s *parent;       /* set for hm.fanout jobs: aborted through the parent */
+    /* The request's outbound HTTP span, kept on its root task (hm.http.span):
+     * first call started, last answer received (uv_hrtime ns; 0 = none). */
+    uint64_t upstream_first_ns, upstream_last_ns;
     int ari;                        /* an ARI request (ari.h): no cache, ever */
     struct hm_task_s *prev, *next;  /* the worker's list of live tasks */
 };

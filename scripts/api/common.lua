@@ -22,7 +22,15 @@ M.SUPPLIER_NUM = { hotelbeds = 1, expedia = 2, agoda = 3, derbysoft = 4, dida = 
 local function headers(req, extra)
   local h = { ["Content-Type"] = "application/json", ["Request-Id"] = req and req.id or nil }
   if req and req._t0 then
-    h["Server-Cost-Milliseconds"] = tostring(math.floor((hm.time.monotonic() - req._t0) * 1000))
+    local total = hm.time.monotonic() - req._t0
+    h["Server-Cost-Milliseconds"] = tostring(math.floor(total * 1000))
+    -- W3C Server-Timing: time spent waiting on suppliers (first call to last
+    -- answer) and the gateway's own time around it
+    local up = hm.http.span()
+    if up then
+      h["Server-Timing"] = string.format("upstream;dur=%.2f, gateway;dur=%.2f", up * 1000,
+                                         math.max(0, total - up) * 1000)
+    end
   end
   if extra then for k, v in pairs(extra) do h[k] = v end end
   return h

@@ -7,6 +7,7 @@ their tests are reported as skipped."""
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import threading
@@ -351,6 +352,20 @@ class TestSupplierFlows(ApiBase):
         # cancelling again is idempotent
         status, j = call(self.port, "/api/trade/cancel", {"customerReferenceNo": ref}, self.tk)
         self.assertEqual((status, j["code"], j["data"]["status"]), (200, 0, 3), j)
+        # the search said how long it waited on suppliers and what it added
+        # (a stay no other test searched: the suppliers are called)
+        ci, co = stay(days=90 + ALL.index(sup))
+        status, hdrs, data = request(self.port, "POST", "/api/search/hotelRates",
+                                     body=json.dumps({"hotelId": hotel, "checkIn": ci,
+                                                      "checkOut": co, "currency": "USD",
+                                                      "roomOccupancies": [{"adultCount": 2}]}),
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": "Bearer " + self.tk})
+        self.assertEqual(status, 200, data)
+        m = re.match(r"upstream;dur=([\d.]+), gateway;dur=([\d.]+)$", hdrs.get("Server-Timing") or "")
+        self.assertTrue(m, hdrs.get("Server-Timing"))
+        self.assertGreater(float(m.group(1)), 0)
+        self.assertLessEqual(float(m.group(1)) + float(m.group(2)), int(hdrs["Server-Cost-Milliseconds"]) + 1)
         # every operation went to the supplier and is counted under its name
         # (queryOrders of settled orders answers from the ledger: query_order
         # is counted by the reconcile tests)

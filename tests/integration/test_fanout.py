@@ -26,6 +26,19 @@ local function job(name, ms, result, supplier, timeout_ms)
 end
 
 hm.route("GET", "/slow", function() hm.sleep(2) return { json = { slow = true } } end)
+hm.route("GET", "/wait", function(req) hm.sleep(tonumber(req.args.ms) / 1000) return { json = {} } end)
+
+-- hm.http.span: from the first outbound call (in any fan-out job) to the last answer
+hm.route("GET", "/span", function()
+  local before = hm.http.span()
+  hm.sleep(0.3)                       -- not upstream time
+  local function call(ms)
+    return { name = "w" .. ms, fn = function()
+      return hm.http.request({ url = hm.self_url() .. "/wait?ms=" .. ms, timeout_ms = 2000 }).status end }
+  end
+  hm.fanout({ call(100), call(200) })
+  return { json = { before = before == nil, span = hm.http.span() } }
+end)
 
 hm.route("GET", "/mixed", function()
   local t0 = hm.time.monotonic()
@@ -161,6 +174,12 @@ class Fanout(unittest.TestCase):
         j = self.get("/deadline")
         self.assertEqual([x["status"] for x in j["r"]], ["timeout", "ok"])
         self.assertLess(j["elapsed"], 0.3)
+
+    def test_upstream_span_covers_the_calls_of_every_job(self):
+        j = self.get("/span")
+        self.assertTrue(j["before"])                  # nil before any call
+        self.assertGreaterEqual(j["span"], 0.195)     # until the 200 ms call answered
+        self.assertLess(j["span"], 0.45)              # not the 300 ms before the first call
 
     def test_jobs_that_never_wait(self):
         j = self.get("/sync")
