@@ -460,9 +460,11 @@ local function release(key, val, failed)
 end
 
 -- The job for one supplier: fetch the keys this request leads, then collect
--- the ones other requests lead. Returns { items = {{sh, fresh}}, coalesced }.
+-- the ones other requests lead. Returns { items = {{sh, fresh}}, coalesced,
+-- parts }: parts = the entries it fetched and stored (for the answer level;
+-- nil when one was not stored: that answer cannot be stored either).
 local function run_plan(plan, stay, req)
-  local items, coalesced = {}, 0
+  local items, coalesced, parts = {}, 0, {}
   local deadline = hm.time.monotonic() + plan.tmo / 1000
   if #plan.fetch > 0 then
     local epochs = {}
@@ -479,15 +481,24 @@ local function run_plan(plan, stay, req)
     for _, code in ipairs(plan.fetch) do
       local sh = got[tostring(code)]
       local key = plan.keys[code]
-      local val
+      local ttl, val
+      local at = hm.time.monotonic()   -- before the store: the age counted from it is never short
       if key then
-        val = select(2, store_entry(plan.sup, code, key, sh, stay, epochs[code]))
+        ttl, val = store_entry(plan.sup, code, key, sh, stay, epochs[code])
         if plan.locks[key] then
           if not val then val = select(2, pcall(hm.json.encode, { v = 1, h = sh or hm.json.null })) end
           release(key, val); plan.locks[key] = nil
         end
       end
-      if sh then items[#items + 1] = { sh = sh, fresh = live_fresh() } end
+      -- its own freshness table: answer_put turns it into the stored form
+      local it = sh and { sh = sh, fresh = { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice = false } }
+      if it then items[#items + 1] = it end
+      if parts and ttl then
+        parts[#parts + 1] = { sup = plan.sup, code = tostring(code), at = at, ttl = ttl, fresh = it and it.fresh,
+                              live = true }
+      else
+        parts = nil
+      end
     end
   end
   for _, code in ipairs(plan.wait) do
@@ -510,7 +521,7 @@ local function run_plan(plan, stay, req)
       return nil, c_err("supplier", "coalesced search failed: " .. tostring(why))
     end
   end
-  return { items = items, coalesced = coalesced }
+  return { items = items, coalesced = coalesced, parts = parts }
 end
 
 -- Add one supplier's hotels (items = {{sh, fresh}}) to grouped: each
@@ -665,6 +676,8 @@ function M.search(req, stay, hotels)
     local all = {}
     for _, it in ipairs(plan.cached) do all[#all + 1] = it end
     for _, it in ipairs(items or {}) do all[#all + 1] = it end
+    parts.items_of = parts.items_of or {}
+    parts.items_of[plan.sup] = #all
     local ok, perr = pcall(absorb, grouped, plan.sup, all, stay, st)
     if not ok then
       st.status, st.error = "error", "bad connector result: " .. tostring(perr)
@@ -703,6 +716,7 @@ function M.search(req, stay, hotels)
     else
       items = r.value.items
       plan.coalesced = (plan.coalesced or 0) + (r.value.coalesced or 0)
+      plan.live_parts = r.value.parts
     end
     finish(plan, st, items)
   end
@@ -712,16 +726,27 @@ function M.search(req, stay, hotels)
   if any_cache then
     fresh = { source = "cache", ageSeconds = max_age, ttlSeconds = math.max(0, min_ttl or 0), referencePrice = true }
   end
-  -- Only an answer made of cached entries alone may be stored whole: no
-  -- supplier call, no coalesced live result, no supplier in error.
-  local all_cached = use_cache and parts.epoch ~= nil and #jobs == 0 and #parts > 0
+  -- An answer is stored whole when every part of it is an entry now in the
+  -- cache: read from it, or fetched by this search and stored (then it is
+  -- stored as the next search would compose it from the entries, see
+  -- answer_put). Not with a coalesced result (another request's call), a
+  -- supplier in error or an entry the core would not keep.
+  local storable = use_cache and parts.epoch ~= nil
   for _, plan in ipairs(done) do
-    if (plan.coalesced or 0) > 0 then all_cached = false end
+    if (plan.coalesced or 0) > 0 then storable = false end
+  end
+  for _, plan in ipairs(plans) do
+    if (plan.coalesced or 0) > 0 or not plan.live_parts then
+      storable = false
+    else
+      for _, p in ipairs(plan.live_parts) do parts[#parts + 1] = p end
+      parts.live = true
+    end
   end
   for _, st in ipairs(statuses) do
-    if st.status ~= "ok" then all_cached = false end
+    if st.status ~= "ok" then storable = false end
   end
-  return grouped, statuses, fresh, all_cached and parts or nil
+  return grouped, statuses, fresh, storable and #parts > 0 and parts or nil
 end
 
 -- Build the HotelByte Hotel list from grouped results.
@@ -795,9 +820,10 @@ end
 ---------------------------------------------------------------------------
 -- The answer level (issue 4, the Varnish way). Composing a search from its
 -- cached entries costs ~1 ms of Lua (decode, pricing, signed ratePkgIds, room
--- grouping, encode); when an answer was made of cached entries only, its
--- encoded text is stored whole and the next identical search is served from
--- it by the core (hm.cache.answer) without any of that.
+-- grouping, encode); when every part of an answer is an entry in the cache
+-- (read from it, or fetched by this very search and stored), its encoded
+-- text is stored whole and the next identical search is served from it by
+-- the core (hm.cache.answer) without any of that.
 --   key:   every request field that changes the answer (see answer_key)
 --   tags:  the union of its entries' tags (hotel:<supplier>:<code> and
 --          supplier:<supplier>, as hm.cache.set_search sets them), so a
@@ -864,11 +890,43 @@ local function answer_get(key, basic, stay, hotels)
   return body
 end
 
+-- A supplier's status as a search composed from its entries shows it.
+local function status_from_cache(st, items)
+  local c = st.cache or {}
+  return { supplier = st.supplier, status = "ok", latencyMs = 0, hotelCount = st.hotelCount,
+           cache = { hits = (c.hits or 0) + (c.misses or 0), misses = 0, coalesced = 0 },
+           freshness = items > 0 and { source = "cache", referencePrice = true }
+                       or { source = "live", referencePrice = false } }
+end
+
 -- The answer to this search as a response body: data (without basic and
 -- freshness) encoded once into an agedoc, rendered for this request and,
--- parts given (M.search's all-cache answers), stored.
+-- parts given (M.search's answers made of entries), stored. With parts this
+-- search fetched (parts.live), this request's answer says they are live
+-- (ttlSeconds 0, referencePrice false), and the stored one is encoded again
+-- as the next search would compose it from the entries: every part from the
+-- cache, its age counted from now, the suppliers' statuses as cache hits.
+-- One compose instead of two when an entry expired.
 local function answer_put(key, parts, data, basic, fresh)
   local head, tags, seen, min_left, storable = {}, {}, {}, nil, parts and true or false
+  local live_body
+  if parts and parts.live then
+    live_body = hm.cache.render(table.concat({ "0\n", '"freshness":', A.encode(fresh), ",",
+                                               A.encode(data):sub(2), "}" }), A.ok_prefix("basic", basic))
+    if not live_body then error("answer not rendered") end
+    local now = hm.time.monotonic()
+    for _, p in ipairs(parts) do
+      if p.live then
+        p.age = now - p.at
+        if p.fresh then
+          p.fresh.source, p.fresh.ttlSeconds, p.fresh.referencePrice = "cache", math.floor(p.ttl + 0.5), true
+        end
+      end
+    end
+    local sts = {}
+    for i, st in ipairs(data.suppliers) do sts[i] = status_from_cache(st, parts.items_of[st.supplier] or 0) end
+    data.suppliers = A.arr(sts)
+  end
   if parts then
     fresh = FRESH
     for i, p in ipairs(parts) do
@@ -896,6 +954,7 @@ local function answer_put(key, parts, data, basic, fresh)
     local ok = hm.cache.set(key, doc, { ttl = min_left, tags = tags, l1_only = true, epoch = parts.epoch })
     if ok then stat("answer_stored") end
   end
+  if live_body then return live_body end
   local body, err = hm.cache.render(doc, A.ok_prefix("basic", basic))
   if not body then error("answer not rendered: " .. tostring(err)) end
   return body

@@ -8,7 +8,10 @@ without being recomposed.
 - ageSeconds grows with the (controllable) clock: it is the entries' true age;
 - a webhook about one supplier hotel drops the answer: the next search
   recomposes and the sold-out room is gone;
-- an answer with a live or failed part is never stored;
+- the first search (its suppliers called, its entries stored) stores its answer
+  as a search composed from those entries would have it (parts from the cache,
+  statuses as cache hits), while its own answer says live; a reload shows the
+  two are the same; an answer with a failed part is never stored;
 - another occupancy or currency is another answer;
 - a supplier answer fetched before a webhook is not stored after it (the
   call was already under way when the webhook invalidated the hotel);
@@ -20,6 +23,7 @@ without being recomposed.
   or expired ticket still gets 401, the app's limits still give 429, another
   Currency header is another request.
 """
+import base64
 import copy
 import json
 import threading
@@ -40,6 +44,28 @@ def stored(port):
     return metric(port, "hotelmux_search_cache_total", event="answer_stored")
 
 
+def without_freshness(j):
+    """The answer's content: no session id, freshness or supplier statuses."""
+    d = copy.deepcopy(j["data"])
+    d["basic"].pop("sessionId")
+    d.pop("freshness")
+    d.pop("suppliers")
+    for room in d["rooms"]:
+        for r in room["rates"]:
+            r.pop("freshness")
+    return d
+
+
+def pkgs_decoded(d):
+    """d with each rate's ratePkgId (supplier~base64url(json).mac) as its JSON content."""
+    for room in d["rooms"]:
+        for r in room["rates"]:
+            sup, rest = r["ratePkgId"].split("~", 1)
+            payload = rest.rsplit(".", 1)[0]
+            r["ratePkgId"] = (sup, json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+    return d
+
+
 def without_dynamic(j):
     """The answer without what may differ between two servings of it."""
     d = copy.deepcopy(j["data"])
@@ -57,13 +83,26 @@ class AnswerLevel(CacheBase):
     server_env = {"HOTELMUX_TEST_CLOCK": "1"}     # advance() moves the clock
 
     def stored_answer(self, body):
-        """Search until the answer is stored (live, then composed from the
-        entries); returns the composed answer."""
+        """The first search: live, and its answer stored for the next ones.
+        Returns the next search's answer, served from the answer level."""
         s0 = stored(self.port)
-        self.rates(body)
-        self.assertEqual(stored(self.port), s0, "an answer with live parts was stored")
-        j = self.rates(body)
-        self.assertEqual(stored(self.port), s0 + 1, "an all-cache answer was not stored")
+        live = self.rates(body)
+        self.assertEqual(stored(self.port), s0 + 1, "the answer of entries just stored was not stored")
+        rates = [r for room in live["data"]["rooms"] for r in room["rates"]]
+        self.assertTrue(rates)
+        for r in rates:     # this request's own answer: live data
+            self.assertEqual((r["freshness"]["source"], r["freshness"]["ttlSeconds"], r["freshness"]["referencePrice"]),
+                             ("live", 0, False), r["freshness"])
+        self.assertEqual({st["cache"]["hits"] for st in live["data"]["suppliers"]}, {0})
+        j = self.served(body)
+        self.assertEqual(without_freshness(j), without_freshness(live))
+        for r in (r for room in j["data"]["rooms"] for r in room["rates"]):
+            self.assertEqual(r["freshness"]["source"], "cache")
+            self.assertTrue(r["freshness"]["referencePrice"])
+            self.assertGreater(r["freshness"]["ttlSeconds"], 0)
+            self.assertLessEqual(r["freshness"]["ageSeconds"], 1)
+        for st in j["data"]["suppliers"]:
+            self.assertEqual((st["status"], st["latencyMs"], st["cache"]["misses"]), ("ok", 0, 0), st)
         return j
 
     def served(self, body):
@@ -181,14 +220,18 @@ class AnswerLevel(CacheBase):
     def test_reload_starts_fresh_answers(self):
         ci, co = fresh_stay()
         body = rates_body(SAMPLE["dida"][0], ci, co)
-        self.stored_answer(body)
+        from_live = self.stored_answer(body)
         self.served(body)
         st, _h, b = request(self.port, "POST", "/admin/reload", headers={"Authorization": "Bearer " + ADMIN})
         self.assertEqual(st, 200, b)
         misses, before = answer_metric(self.port, "miss"), calls(self.port)
-        self.rates(body)
+        composed = self.rates(body)
         self.assertEqual(answer_metric(self.port, "miss"), misses + 1, "an answer outlived the reload")
         self.assertEqual(calls(self.port), before, "the entries should have survived the reload")
+        # the answer stored from the live search is the one its entries compose
+        # (ratePkgIds compared by content: the new Lua state may order a
+        # package's JSON keys differently, so its signature differs)
+        self.assertEqual(pkgs_decoded(without_dynamic(composed)), pkgs_decoded(without_dynamic(from_live)))
         self.served(body)
 
 
