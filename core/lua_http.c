@@ -259,11 +259,14 @@ static int l_multi(lua_State *L)
 }
 
 /* hm.http.span() -> seconds from this request's first outbound call to its
- * last answer (nil before any answer): the time spent waiting on suppliers,
- * so a handler can tell it from its own (Server-Timing). */
+ * last answer (nil before any answer, or outside a request): the time spent
+ * waiting on suppliers, so a handler can tell it from its own (Server-Timing). */
 static int l_span(lua_State *L)
 {
-    hm_task_t *t = root_of(hm_task_current(L, "hm.http.span"));
+    hm_task_t *cur = hm_vm_upvalue(L)->current;   /* nil outside a request: nothing to report */
+    if (!cur)
+        return 0;
+    hm_task_t *t = root_of(cur);
     if (!t->upstream_first_ns || t->upstream_last_ns < t->upstream_first_ns)
         return 0;
     lua_pushnumber(L, (double)(t->upstream_last_ns - t->upstream_first_ns) / 1e9);
