@@ -592,12 +592,12 @@ class TestCrashSafeBooking(unittest.TestCase):
             srv.cleanup()
 
 
-class TestBusy(unittest.TestCase):
+class TestBusy(ApiBase):
     """A worker at capacity tells a search "busy" (429, Retry-After) rather
     than starting supplier calls it could not finish in time (fanout_gate.c).
     One worker; a config route holds its loop in 50 ms slices, as a stream of
     heavy searches does, while two gated fan-outs hold their slots."""
-    EXTRA = """
+    extra = """
 base.workers = 1
 base.routes = {
   ["GET /t/hog"] = function(req)
@@ -616,20 +616,6 @@ base.routes = {
   end,
 }
 """
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = Server(config(extra=cls.EXTRA), workers=1, extra_files=demo_files())
-        cls.srv.start()
-        cls.port = cls.srv.port
-        cls.tk = ticket(cls.port)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.srv.stop()
-        finally:
-            cls.srv.cleanup()
 
     def test_search_told_busy_when_the_worker_cannot_keep_up(self):
         if not READY:
