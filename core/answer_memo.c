@@ -1,5 +1,6 @@
 /* answer_memo.c -- repeated searches answered by the core (see answer_memo.h). */
 #include "hotelmux/answer_memo.h"
+#include "hotelmux/gzip.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ typedef struct entry_s {
     double live_at, ra_fraction, ra_next, ra_per_s;
     uint64_t ra_min_reads, hits;
     hm_answer_copy_t copy;   /* the answer as last rendered for this entry */
+    hm_gzip_part_t gz;       /* copy compressed, made for the first client that accepts gzip */
 } entry_t;
 
 typedef struct ticket_s {
@@ -50,7 +52,7 @@ struct hm_answer_memo_s {
     entry_t *entries[NBUCKETS];
     ticket_t *tickets[NBUCKETS];
     size_t nentries, ntickets;
-    size_t copy_bytes;   /* sum of the entries' copy.len */
+    size_t copy_bytes;   /* sum of the entries' copy.len and gz.len */
     double ra_second;    /* the second ra_passes counts in (monotonic, whole) */
     double ra_passes;    /* refresh-ahead passes to the script in it */
 };
@@ -58,8 +60,15 @@ struct hm_answer_memo_s {
 hm_answer_memo_t *hm_answer_memo_new(void) { return calloc(1, sizeof(hm_answer_memo_t)); }
 
 /* Drop e's rendered copy, keeping m->copy_bytes right. */
+static void gz_drop(hm_answer_memo_t *m, entry_t *e)
+{
+    m->copy_bytes -= e->gz.len;
+    hm_gzip_part_free(&e->gz);
+}
+
 static void copy_drop(hm_answer_memo_t *m, entry_t *e)
 {
+    gz_drop(m, e);
     m->copy_bytes -= e->copy.len;
     hm_answer_copy_free(&e->copy);
 }
@@ -216,6 +225,7 @@ int hm_answer_memo_put(hm_answer_memo_t *m, const char *route, const char *curre
     e->ra_next = 0;
     e->hits = 0;
     memset(&e->copy, 0, sizeof(e->copy));
+    memset(&e->gz, 0, sizeof(e->gz));
     e->hash = h;
     entry_t **p = entry_slot(m, h, route, rlen, currency, clen, body, blen);
     if (*p) {   /* replace */
@@ -420,8 +430,9 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     size_t before = e->copy.len;
     int rc = hm_answer_render_copy(e->answer_key, e->answer_klen, e->ra_fraction, mono, &e->copy, &reads,
                                    &rendered);
-    (void)rendered;
     m->copy_bytes = m->copy_bytes - before + e->copy.len;
+    if (rendered)
+        gz_drop(m, e);   /* compressed from the copy it replaced */
     if (rc != HM_OK) {
         copy_drop(m, e);   /* gone (expired, invalidated): so is its copy */
         pass_free(prefix, small);
@@ -452,7 +463,7 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     double seconds = (double)(uv_hrtime() - req->start_ns) / 1e9;
     char cost[32];
     snprintf(cost, sizeof(cost), "%ld", (long)(seconds * 1000));
-    hm_header_t hdrs[4] = { { "Content-Type", "application/json" },
+    hm_header_t hdrs[5] = { { "Content-Type", "application/json" },
                             { "Request-Id", req->id },
                             { "Server-Cost-Milliseconds", cost },
                             { "Session-Id", sid } };
@@ -462,7 +473,19 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     memcpy(method, req->method, mlen);
     method[mlen] = '\0';
     hm_metrics_http_request(w->id, route, method, 200, seconds);
-    hm_conn_respond_prefixed(c, 200, hdrs, nh, prefix, plen, e->copy.doc, e->copy.len);
+    /* gzip: the copy compressed once, framed around this request's prefix */
+    int sent = 0, negotiated = w->cfg->gzip_level > 0 && e->copy.len >= w->cfg->gzip_min_bytes;
+    if (negotiated && hm_conn_wants_gzip(c)) {
+        if (!e->gz.data &&
+            hm_gzip_part(e->copy.doc, e->copy.len, (int)w->cfg->gzip_level, &e->gz) == HM_OK)
+            m->copy_bytes += e->gz.len;
+        sent = e->gz.data && hm_conn_respond_gzip_part(c, 200, hdrs, nh, prefix, plen, &e->gz) == HM_OK;
+    }
+    if (!sent) {
+        if (negotiated)   /* another client would get it gzip'd: say so to caches */
+            hdrs[nh++] = (hm_header_t){ "Vary", "Accept-Encoding" };
+        hm_conn_respond_prefixed(c, 200, hdrs, nh, prefix, plen, e->copy.doc, e->copy.len);
+    }
     pass_free(prefix, small);
     if (m->copy_bytes > COPY_BUDGET)   /* over budget: not kept */
         copy_drop(m, e);

@@ -14,6 +14,8 @@ void hm_config_defaults(hm_config_t *c)
     memset(c, 0, sizeof(*c));
     c->listen_port = 8080;
     c->redis_timeout_ms = 50;
+    c->gzip_level = 1;
+    c->gzip_min_bytes = 1024;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = n > 0 ? (int)n : 1;
     if (c->workers > HM_MAX_WORKERS - 1)
@@ -296,6 +298,9 @@ int hm_config_from_lua(lua_State *L, int idx, const char *config_path, hm_config
     }
     c->access_log = lua_toboolean(L, -1);
     lua_pop(L, 1);
+    if ((rc = opt_size(L, "", "gzip_level", 0, 9, &c->gzip_level, err, errlen)) != HM_OK ||
+        (rc = opt_size(L, "", "gzip_min_bytes", 0, (size_t)1 << 30, &c->gzip_min_bytes, err, errlen)) != HM_OK)
+        goto out;
     size_t rto = c->redis_timeout_ms;
     if ((rc = opt_size(L, "", "redis_timeout_ms", 1, 60000, &rto, err, errlen)) != HM_OK)
         goto out;

@@ -9,6 +9,7 @@
  * client sees the answer instead of a reset (what nginx calls lingering close). */
 #include "hotelmux/http_conn.h"
 #include "hotelmux/common.h"
+#include "hotelmux/gzip.h"
 #include "hotelmux/log.h"
 #include "hotelmux/server.h"
 #include "hotelmux/task.h"
@@ -854,18 +855,102 @@ static void access_log(hm_conn_t *c, int status, size_t bytes)
     hm_buf_free(&b);
 }
 
+static void respond_framed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                           const char *prefix, size_t prefix_len, const char *body, size_t body_len,
+                           const char *suffix, size_t suffix_len);
+
+int hm_conn_wants_gzip(const hm_conn_t *c)
+{
+    if (c->w->cfg->gzip_level == 0)
+        return 0;
+    for (size_t i = 0; i < c->req.nheaders; i++)
+        if (strcmp(c->req.headers[i].name, "accept-encoding") == 0 && hm_gzip_accepted(c->req.headers[i].value))
+            return 1;
+    return 0;
+}
+
+#define GZIP_MAX_HEADERS 14
+
+int hm_conn_respond_gzip_part(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                              const char *prefix, size_t prefix_len, const hm_gzip_part_t *part)
+{
+    hm_header_t hdrs[GZIP_MAX_HEADERS + 2];
+    if (nheaders > GZIP_MAX_HEADERS)
+        return HM_EINVAL;
+    memcpy(hdrs, headers, nheaders * sizeof(*hdrs));
+    hdrs[nheaders++] = (hm_header_t){ "Content-Encoding", "gzip" };
+    hdrs[nheaders++] = (hm_header_t){ "Vary", "Accept-Encoding" };
+    hm_buf_t frame = HM_BUF_INIT;
+    unsigned char tail[8];
+    if (hm_gzip_frame(prefix, prefix_len, part, &frame, tail) != HM_OK) {
+        hm_buf_free(&frame);
+        return HM_ENOMEM;
+    }
+    respond_framed(c, status, hdrs, nheaders, frame.data, frame.len, part->data, part->len, (const char *)tail,
+                   sizeof(tail));
+    hm_buf_free(&frame);
+    return HM_OK;
+}
+
+/* A body worth compressing: JSON or text, long enough, not already encoded
+ * by the script, gzip on, a GET-like answer (HEAD goes as it is). 1: for
+ * this client; 2: not for this one (the answer still says Vary). */
+static int gzip_this(const hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                     size_t body_len)
+{
+    if (c->w->cfg->gzip_level == 0 || body_len < c->w->cfg->gzip_min_bytes || body_len == 0 || status == 204 ||
+        status == 304 || status < 200 || c->req.head || nheaders > GZIP_MAX_HEADERS)
+        return 0;
+    const char *ct = NULL;
+    for (size_t i = 0; i < nheaders; i++) {
+        if (strcasecmp(headers[i].name, "content-encoding") == 0)
+            return 0;
+        if (strcasecmp(headers[i].name, "content-type") == 0)
+            ct = headers[i].value;
+    }
+    if (!hm_gzip_compressible(ct))
+        return 0;
+    return hm_conn_wants_gzip(c) ? 1 : 2;
+}
+
 void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                      const char *body, size_t body_len)
 {
-    hm_conn_respond_prefixed(c, status, headers, nheaders, NULL, 0, body, body_len);
+    int gz = c->closing || c->state == ST_LINGER ? 0 : gzip_this(c, status, headers, nheaders, body_len);
+    if (gz == 1) {
+        hm_gzip_part_t part;
+        if (hm_gzip_part(body, body_len, (int)c->w->cfg->gzip_level, &part) == HM_OK) {
+            int rc = hm_conn_respond_gzip_part(c, status, headers, nheaders, NULL, 0, &part);
+            hm_gzip_part_free(&part);
+            if (rc == HM_OK)
+                return;
+        }
+    }
+    if (gz) {   /* sent as it is, but another client would get it gzip'd: say so to caches */
+        hm_header_t hdrs[GZIP_MAX_HEADERS + 1];
+        memcpy(hdrs, headers, nheaders * sizeof(*hdrs));
+        hdrs[nheaders] = (hm_header_t){ "Vary", "Accept-Encoding" };
+        respond_framed(c, status, hdrs, nheaders + 1, NULL, 0, body, body_len, NULL, 0);
+        return;
+    }
+    respond_framed(c, status, headers, nheaders, NULL, 0, body, body_len, NULL, 0);
 }
 
 void hm_conn_respond_prefixed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                               const char *prefix, size_t prefix_len, const char *body, size_t body_len)
 {
+    respond_framed(c, status, headers, nheaders, prefix, prefix_len, body, body_len, NULL, 0);
+}
+
+/* prefix (small: sent with the head), body, suffix (small). */
+static void respond_framed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                           const char *prefix, size_t prefix_len, const char *body, size_t body_len,
+                           const char *suffix, size_t suffix_len)
+{
     if (c->closing || c->state == ST_LINGER)
         return;
-    body_len += prefix_len; /* from here: the body's whole length */
+    size_t middle = body_len;
+    body_len += prefix_len + suffix_len; /* from here: the body's whole length */
     if (c->w->cfg->access_log)
         access_log(c, status, body_len);
     c->task = NULL;
@@ -917,9 +1002,14 @@ void hm_conn_respond_prefixed(hm_conn_t *c, int status, const hm_header_t *heade
     /* From here the connection is no longer handling: the next request may
      * follow once the answer is written (process_input waits for writes). */
     c->state = ST_IDLE;
-    uv_buf_t bufs[2] = { uv_buf_init(o->data, (unsigned)o->len),
-                         uv_buf_init((char *)body, (unsigned)(no_body ? 0 : body_len - prefix_len)) };
-    write_bufs(c, bufs, bufs[1].len ? 2 : 1);
+    uv_buf_t bufs[3];
+    unsigned nbufs = 0;
+    bufs[nbufs++] = uv_buf_init(o->data, (unsigned)o->len);
+    if (!no_body && middle)
+        bufs[nbufs++] = uv_buf_init((char *)body, (unsigned)middle);
+    if (!no_body && suffix_len)
+        bufs[nbufs++] = uv_buf_init((char *)suffix, (unsigned)suffix_len);
+    write_bufs(c, bufs, nbufs);
     if (!c->closing && c->writes == 0)
         after_response(c);
 }

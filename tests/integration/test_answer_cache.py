@@ -25,6 +25,7 @@ without being recomposed.
 """
 import base64
 import copy
+import gzip
 import json
 import threading
 import time
@@ -283,6 +284,27 @@ base.apps.tight = { secret = "tight-secret", limits = { qps = 3 } }
             ids.add(j["data"]["basic"]["sessionId"])
             self.assertRegex(j["data"]["basic"]["sessionId"], "^[0-9a-f]{16}$")
         self.assertEqual(len(ids), 6, "session ids repeat")
+
+    def test_gzip_clients_get_the_same_answer_compressed_once(self):
+        ci, co = fresh_stay()
+        body = rates_body(SAMPLE["dida"][0], ci, co)
+        self.warm("/api/search/hotelRates", body)
+        s0 = memo_served(self.port)
+        st, h, plain = post(self.port, "/api/search/hotelRates", body, self.tk)
+        self.assertEqual(h.get("Vary"), "Accept-Encoding")
+        sids = set()
+        for _ in range(3):
+            st, h, b = request(self.port, "POST", "/api/search/hotelRates", body=json.dumps(body),
+                               headers={"Content-Type": "application/json", "Authorization": "Bearer " + self.tk,
+                                        "Accept-Encoding": "gzip"})
+            self.assertEqual(st, 200)
+            self.assertEqual((h.get("Content-Encoding"), h.get("Vary")), ("gzip", "Accept-Encoding"))
+            self.assertLess(len(b), int(h["Content-Length"]) + 1)
+            j = json.loads(gzip.decompress(b))
+            self.assertEqual(without_dynamic(j), without_dynamic(plain))
+            sids.add(j["data"]["basic"]["sessionId"])
+        self.assertEqual(len(sids), 3, "each request has its own session id in the compressed answer")
+        self.assertEqual(memo_served(self.port), s0 + 4, "not answered by the core")
 
     def test_ages_advance_and_webhooks_apply_to_core_answers(self):
         # The core keeps each answer as it last rendered it and sends that

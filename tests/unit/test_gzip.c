@@ -1,0 +1,124 @@
+/* test_gzip.c -- Accept-Encoding, and gzip answers framed around a body
+ * compressed once, read back by zlib's own gzip decoder (which checks the
+ * CRC and the length in the trailer). */
+#include "hm_test.h"
+#include "hotelmux/buf.h"
+#include "hotelmux/common.h"
+#include "hotelmux/gzip.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+HM_TEST(accept_encoding)
+{
+    HM_CHECK(hm_gzip_accepted("gzip"));
+    HM_CHECK(hm_gzip_accepted("GZIP"));
+    HM_CHECK(hm_gzip_accepted("gzip, deflate, br"));
+    HM_CHECK(hm_gzip_accepted("br;q=1.0, gzip;q=0.8, *;q=0.1"));
+    HM_CHECK(hm_gzip_accepted("deflate,x-gzip"));
+    HM_CHECK(hm_gzip_accepted("*"));
+    HM_CHECK(hm_gzip_accepted(" gzip ;q=0.001"));
+    HM_CHECK(!hm_gzip_accepted("gzip;q=0"));
+    HM_CHECK(!hm_gzip_accepted("gzip; q=0.000"));
+    HM_CHECK(!hm_gzip_accepted("*;q=0"));
+    HM_CHECK(!hm_gzip_accepted("identity"));
+    HM_CHECK(!hm_gzip_accepted("deflate, br"));
+    HM_CHECK(!hm_gzip_accepted("gzipx"));
+    HM_CHECK(!hm_gzip_accepted(""));
+    HM_CHECK(!hm_gzip_accepted(NULL));
+}
+
+HM_TEST(compressible_types)
+{
+    HM_CHECK(hm_gzip_compressible("application/json"));
+    HM_CHECK(hm_gzip_compressible("application/json; charset=utf-8"));
+    HM_CHECK(hm_gzip_compressible("text/html"));
+    HM_CHECK(hm_gzip_compressible("application/xml"));
+    HM_CHECK(!hm_gzip_compressible("image/png"));
+    HM_CHECK(!hm_gzip_compressible("application/octet-stream"));
+    HM_CHECK(!hm_gzip_compressible(NULL));
+}
+
+/* gunzip with zlib (gzip wrapper: it verifies CRC-32 and ISIZE). */
+static char *gunzip(const char *in, size_t len, size_t *out_len)
+{
+    size_t cap = 1 << 20;
+    char *out = malloc(cap);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (!out || inflateInit2(&z, 16 + 15) != Z_OK) {
+        free(out);
+        return NULL;
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    int rc = inflate(&z, Z_FINISH);
+    *out_len = cap - z.avail_out;
+    int trailing = z.avail_in != 0;
+    inflateEnd(&z);
+    if (rc != Z_STREAM_END || trailing) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* prefix (per request) + body (compressed once) -> the bytes a client gets */
+static void check_round_trip(const char *prefix, size_t plen, const char *body, size_t blen, int level)
+{
+    hm_gzip_part_t part;
+    HM_CHECK_INT(hm_gzip_part(body, blen, level, &part), HM_OK);
+    hm_buf_t wire = HM_BUF_INIT;
+    unsigned char tail[8];
+    HM_CHECK_INT(hm_gzip_frame(prefix, plen, &part, &wire, tail), HM_OK);
+    HM_CHECK_INT(hm_buf_append(&wire, part.data, part.len), HM_OK);
+    HM_CHECK_INT(hm_buf_append(&wire, tail, sizeof(tail)), HM_OK);
+    size_t n = 0;
+    char *plain = gunzip(wire.data, wire.len, &n);
+    HM_CHECK(plain != NULL);
+    if (plain) {
+        HM_CHECK_INT(n, plen + blen);
+        HM_CHECK(memcmp(plain, prefix, plen) == 0);
+        HM_CHECK(memcmp(plain + plen, body, blen) == 0);
+    }
+    free(plain);
+    hm_buf_free(&wire);
+    hm_gzip_part_free(&part);
+}
+
+HM_TEST(framed_answers_read_back)
+{
+    size_t blen = 200000;
+    char *body = malloc(blen);
+    for (size_t i = 0; i < blen; i++)   /* JSON-ish, repetitive enough to compress */
+        body[i] = "{\"rate\":\"123.45\",\"room\":\"DBL\"}"[i % 30] + (char)(i / 7919 % 3);
+    const char *sid = "{\"code\":0,\"msg\":\"success\",\"data\":{\"basic\":{\"sessionId\":\"3f2a9c01d4e5b6a7\"},";
+    check_round_trip(sid, strlen(sid), body, blen, 1);
+    check_round_trip(NULL, 0, body, blen, 6);          /* no prefix: a plain gzip member */
+    check_round_trip(sid, strlen(sid), "", 0, 1);      /* an empty body */
+    /* a prefix longer than one stored block (65535 bytes) */
+    check_round_trip(body, 70000, body + 70000, 1000, 1);
+    free(body);
+}
+
+HM_TEST(the_same_part_serves_many_prefixes)
+{
+    const char *body = "{\"rooms\":[]}";
+    hm_gzip_part_t part;
+    HM_CHECK_INT(hm_gzip_part(body, strlen(body), 1, &part), HM_OK);
+    const char *a = "{\"sid\":\"aaaa\",", *b = "{\"sid\":\"bbbbbbbb\",";
+    unsigned char ta[8], tb[8];
+    hm_buf_t fa = HM_BUF_INIT, fb = HM_BUF_INIT;
+    HM_CHECK_INT(hm_gzip_frame(a, strlen(a), &part, &fa, ta), HM_OK);
+    HM_CHECK_INT(hm_gzip_frame(b, strlen(b), &part, &fb, tb), HM_OK);
+    HM_CHECK(memcmp(ta, tb, 8) != 0);   /* each trailer has its own CRC and size */
+    hm_buf_free(&fa);
+    hm_buf_free(&fb);
+    hm_gzip_part_free(&part);
+}
+
+HM_TEST_MAIN(HM_TEST_ENTRY(accept_encoding), HM_TEST_ENTRY(compressible_types),
+             HM_TEST_ENTRY(framed_answers_read_back), HM_TEST_ENTRY(the_same_part_serves_many_prefixes))
