@@ -14,7 +14,7 @@ void hm_config_defaults(hm_config_t *c)
     memset(c, 0, sizeof(*c));
     c->listen_port = 8080;
     c->redis_timeout_ms = 50;
-    c->gzip_level = 1;
+    c->gzip_level = 0;   /* off, as in nginx: it costs CPU on every answer (see README) */
     c->gzip_min_bytes = 1024;
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->workers = n > 0 ? (int)n : 1;

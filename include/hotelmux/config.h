@@ -46,7 +46,7 @@ typedef struct {
     int redis_port;
     unsigned redis_timeout_ms;  /* a Redis call slower than this counts as a miss */
     int access_log;      /* access_log = true: one JSON line per response on stderr */
-    size_t gzip_level;   /* answers to clients that accept gzip: zlib level, 0 = never (default 1) */
+    size_t gzip_level;   /* answers to clients that accept gzip: zlib level, 0 = never (the default) */
     size_t gzip_min_bytes; /* ... when at least this long (default 1024) */
     hm_limits_t limits;
     size_t nscripts;

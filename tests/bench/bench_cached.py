@@ -21,6 +21,7 @@ same POSTs), the ceiling a cached answer can approach on this machine; the
 per-run req/s ratio is printed.
 """
 import argparse
+import gzip
 import json
 import os
 import re
@@ -48,6 +49,9 @@ def start_nginx_static(tmp, workers, body):
     os.makedirs(os.path.join(tmp, "www"))
     with open(os.path.join(tmp, "www", "answer.json"), "wb") as f:
         f.write(body)
+    # for --gzip: the same answer compressed once (level 1, as hotelmux does)
+    with open(os.path.join(tmp, "www", "answer.json.gz"), "wb") as f:
+        f.write(gzip.compress(body, compresslevel=1))
     port = free_port()
     http = """  keepalive_requests 10000000;
   server {
@@ -56,7 +60,7 @@ def start_nginx_static(tmp, workers, body):
     # POST with 405; error_page turns that into the file), so wrk runs the
     # same script against both servers and the client's work is the same
     location / {
-      root %s/www; default_type application/json;
+      root %s/www; default_type application/json; gzip_static on;
       try_files /answer.json =404;
       error_page 405 =200 /answer.json;
     }
@@ -68,6 +72,7 @@ WRK_LUA = r"""
 local N, S, BODY, TICKET = %(n)d, %(s)f, %(body)s, %(ticket)s
 local reqs, cdf = {}, {}
 local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. TICKET }
+if %(gzip)s then headers["Accept-Encoding"] = "gzip" end
 function init(args)
   math.randomseed(os.time() + math.floor(os.clock() * 1e6))
   local sum = 0
@@ -116,6 +121,9 @@ def main():
     ap.add_argument("--refresh-ahead", type=int, default=20,
                     help="refresh_ahead_per_s: background refreshes a second the node may make (demo: 20)")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before the runs")
+    ap.add_argument("--gzip", action="store_true",
+                    help="gzip_level = 1 and wrk sends Accept-Encoding: gzip (nginx: gzip_static, the file "
+                         "compressed once)")
     ap.add_argument("--no-nginx", dest="nginx", action="store_false",
                     help="skip the reference runs of nginx serving the same answer as a static file")
     a = ap.parse_args()
@@ -143,6 +151,7 @@ base.static = nil
 -- the app's own limits stay on (every search still takes its tokens), set above the load
 base.apps.demo.limits = { qps = 1e7, ari_qps = 2000, orders_qps = 2000, daily = 1e12 }
 base.refresh_ahead_per_s = %(ra)d
+base.gzip_level = %(gz)d
 local keep = { %(keep)s }
 for name, s in pairs(base.suppliers) do
   if keep[name] then s.qps = 1e9; s.sim = { latency_ms = 1 } else base.suppliers[name] = nil end
@@ -150,7 +159,8 @@ end
 return base
 """ % {"root": json.dumps(ROOT), "world": json.dumps(os.path.join(tmp, "world")),
        "scripts": ", ".join(scripts), "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
-       "workers": a.workers, "keep": ", ".join("%s = true" % s for s in present), "ra": a.refresh_ahead})
+       "workers": a.workers, "keep": ", ".join("%s = true" % s for s in present), "ra": a.refresh_ahead,
+       "gz": 1 if a.gzip else 0})
     log = open(os.path.join(tmp, "server.log"), "wb")
     srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
                            stdout=log, stderr=subprocess.STDOUT)
@@ -183,7 +193,8 @@ return base
         lua = os.path.join(tmp, "zipf.lua")
         body = json.dumps(dict(stay, hotelId="HOTEL"))
         with open(lua, "w") as f:
-            f.write(WRK_LUA % {"n": N, "s": a.zipf, "body": json.dumps(body), "ticket": json.dumps(ticket)})
+            f.write(WRK_LUA % {"n": N, "s": a.zipf, "body": json.dumps(body), "ticket": json.dumps(ticket),
+                               "gzip": "true" if a.gzip else "false"})
         # CPU us/search: the server's CPU time over the requests it answered; with
         # other load on the machine it is the steadier number (2 cores / it = the ceiling)
         if a.nginx and shutil.which("nginx"):

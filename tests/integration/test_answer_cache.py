@@ -254,6 +254,7 @@ class CoreMemo(CacheBase):
     # a small overall limit for a second app, so 429 can be seen; demo keeps its own
     server_extra = """
 base.apps.tight = { secret = "tight-secret", limits = { qps = 3 } }
+base.gzip_level = 1
 """
 
     def warm(self, path, body, tk=None, n=6):
