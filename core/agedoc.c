@@ -188,6 +188,13 @@ static const char *placeholder(const char *q, const char *end, const head_t *h, 
 ssize_t hm_agedoc_render(const char *doc, size_t len, double elapsed, const char *prefix,
                          size_t prefix_len, char *out, size_t cap, hm_agedoc_info_t *info)
 {
+    return hm_agedoc_render_holes(doc, len, elapsed, prefix, prefix_len, out, cap, info, NULL, NULL);
+}
+
+ssize_t hm_agedoc_render_holes(const char *doc, size_t len, double elapsed, const char *prefix,
+                               size_t prefix_len, char *out, size_t cap, hm_agedoc_info_t *info,
+                               hm_agedoc_hole_fn hole, void *ud)
+{
     head_t h;
     int rc = parse_head(doc, len, &h);
     if (rc != HM_OK)
@@ -241,7 +248,10 @@ ssize_t hm_agedoc_render(const char *doc, size_t len, double elapsed, const char
             p = from = m + open;
             continue;
         }
-        o += put_long(o, v);
+        size_t wrote = put_long(o, v);
+        if (hole)
+            hole(ud, (size_t)(o - out) - prefix_len, wrote);
+        o += wrote;
         p = from = q;
     }
     head_free(&h);

@@ -21,13 +21,13 @@ typedef struct {
  * new buffer (*out, the caller's on HM_OK). Under the shard lock: malloc
  * and copy only. */
 static int render_new(const hm_cache_view_t *v, double elapsed, const char *prefix, size_t plen, char **out,
-                      size_t *len, hm_agedoc_info_t *info)
+                      size_t *len, hm_agedoc_info_t *info, hm_agedoc_hole_fn hole, void *ud)
 {
     size_t cap = HM_AGEDOC_RENDER_MAX(plen, v->len);
     char *body = malloc(cap + 1);
     if (body == NULL)
         return HM_ENOMEM;
-    ssize_t n = hm_agedoc_render(v->data, v->len, elapsed, prefix, plen, body, cap, info);
+    ssize_t n = hm_agedoc_render_holes(v->data, v->len, elapsed, prefix, plen, body, cap, info, hole, ud);
     if (n < 0) {
         free(body);
         return (int)n;
@@ -43,7 +43,7 @@ static int visit(void *ud, const hm_cache_view_t *v)
     hm_answer_t *o = a->out;
     double elapsed = a->now - v->stored_at;
     hm_agedoc_info_t info;
-    int rc = render_new(v, elapsed, a->prefix, a->plen, &o->body, &o->len, &info);
+    int rc = render_new(v, elapsed, a->prefix, a->plen, &o->body, &o->len, &info, NULL, NULL);
     if (rc != HM_OK)
         return rc;
     o->age = elapsed > 0 ? elapsed : 0;
@@ -71,6 +71,24 @@ typedef struct {
     int rendered;
 } copy_visit_t;
 
+/* Where a rendering's numbers went, kept with the copy (gzip.h templates). */
+static void copy_hole(void *ud, size_t off, size_t len)
+{
+    hm_answer_copy_t *c = ud;
+    if (c->nholes == c->holes_cap) {
+        size_t cap = c->holes_cap ? c->holes_cap * 2 : 32;
+        hm_gzip_hole_t *h = realloc(c->holes, cap * sizeof(*h));
+        if (h == NULL) {
+            c->nholes = SIZE_MAX;   /* lost track: no template for this rendering */
+            return;
+        }
+        c->holes = h;
+        c->holes_cap = cap;
+    }
+    if (c->nholes != SIZE_MAX)
+        c->holes[c->nholes++] = (hm_gzip_hole_t){ off, len };
+}
+
 /* Under the shard lock, like visit(): a reuse is a comparison, a render
  * one malloc and one pass. */
 static int visit_copy(void *ud, const hm_cache_view_t *v)
@@ -83,7 +101,9 @@ static int visit_copy(void *ud, const hm_cache_view_t *v)
     char *doc = NULL;
     size_t len = 0;
     hm_agedoc_info_t info;
-    int rc = render_new(v, a->now - v->stored_at, "", 0, &doc, &len, &info);
+    c->nholes = 0;
+    c->crc_ok = 0;
+    int rc = render_new(v, a->now - v->stored_at, "", 0, &doc, &len, &info, copy_hole, c);
     if (rc != HM_OK)
         return rc;
     free(c->doc);
@@ -109,6 +129,7 @@ int hm_answer_render_copy(const char *key, size_t klen, double fraction, double 
 void hm_answer_copy_free(hm_answer_copy_t *copy)
 {
     free(copy->doc);
+    free(copy->holes);
     memset(copy, 0, sizeof(*copy));
 }
 

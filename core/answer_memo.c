@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
+#include <zlib.h>
 
 #include "hotelmux/answer.h"
 #include "hotelmux/clock.h"
@@ -23,6 +24,10 @@
  * answer is rendered for its request and dropped. With a Zipf-like load
  * the first answers served are the hot ones, which are the ones worth it. */
 #define COPY_BUDGET (16u << 20)
+/* gzip templates kept per worker (entry_t.gz): one per answer version, kept
+ * apart from the copies (a copy dropped for its budget is rendered again
+ * from the same version, and its template still fits it). */
+#define GZ_BUDGET (16u << 20)
 
 /* One request's answer. Its strings follow it in the same allocation:
  * the lookup key (route \0 currency-mark \0 body), the answer key, prefix
@@ -36,7 +41,8 @@ typedef struct entry_s {
     double live_at, ra_fraction, ra_next, ra_per_s;
     uint64_t ra_min_reads, hits;
     hm_answer_copy_t copy;   /* the answer as last rendered for this entry */
-    hm_gzip_part_t gz;       /* copy compressed, made for the first client that accepts gzip */
+    hm_gzip_template_t gz;   /* the copy's text compressed once per version (its ages apart) */
+    uint64_t gz_version;     /* the copy.version it was built from */
 } entry_t;
 
 typedef struct ticket_s {
@@ -52,23 +58,29 @@ struct hm_answer_memo_s {
     entry_t *entries[NBUCKETS];
     ticket_t *tickets[NBUCKETS];
     size_t nentries, ntickets;
-    size_t copy_bytes;   /* sum of the entries' copy.len and gz.len */
+    size_t copy_bytes;   /* sum of the entries' copy.len */
+    size_t gz_bytes;     /* sum of their gzip templates' sizes */
     double ra_second;    /* the second ra_passes counts in (monotonic, whole) */
     double ra_passes;    /* refresh-ahead passes to the script in it */
 };
 
 hm_answer_memo_t *hm_answer_memo_new(void) { return calloc(1, sizeof(hm_answer_memo_t)); }
 
-/* Drop e's rendered copy, keeping m->copy_bytes right. */
-static void gz_drop(hm_answer_memo_t *m, entry_t *e)
+static size_t gz_len(const entry_t *e)
 {
-    m->copy_bytes -= e->gz.len;
-    hm_gzip_part_free(&e->gz);
+    return e->gz.run_end ? e->gz.run_end[e->gz.nholes] : 0;
 }
 
+/* Drop e's gzip template, keeping m->gz_bytes right. */
+static void gz_drop(hm_answer_memo_t *m, entry_t *e)
+{
+    m->gz_bytes -= gz_len(e);
+    hm_gzip_template_free(&e->gz);
+}
+
+/* Drop e's rendered copy, keeping m->copy_bytes right. */
 static void copy_drop(hm_answer_memo_t *m, entry_t *e)
 {
-    gz_drop(m, e);
     m->copy_bytes -= e->copy.len;
     hm_answer_copy_free(&e->copy);
 }
@@ -76,6 +88,7 @@ static void copy_drop(hm_answer_memo_t *m, entry_t *e)
 static void entry_free(hm_answer_memo_t *m, entry_t *e)
 {
     copy_drop(m, e);
+    gz_drop(m, e);
     free(e);
 }
 
@@ -226,6 +239,7 @@ int hm_answer_memo_put(hm_answer_memo_t *m, const char *route, const char *curre
     e->hits = 0;
     memset(&e->copy, 0, sizeof(e->copy));
     memset(&e->gz, 0, sizeof(e->gz));
+    e->gz_version = 0;
     e->hash = h;
     entry_t **p = entry_slot(m, h, route, rlen, currency, clen, body, blen);
     if (*p) {   /* replace */
@@ -331,6 +345,47 @@ static const char *header(const hm_request_t *req, const char *name, int *dup)
     return v;
 }
 
+/* gzip: the answer's text compressed once per stored version (a new
+ * rendering changes only its ages), each response the request's prefix,
+ * the compressed runs and this rendering's ages in stored blocks between
+ * them (gzip.h). 1 when sent. */
+static int send_gzip(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, entry_t *e, const hm_header_t *hdrs,
+                     size_t nh, const char *prefix, size_t plen)
+{
+    hm_answer_copy_t *cp = &e->copy;
+    if (cp->nholes == SIZE_MAX)
+        return 0;
+    if (!e->gz.data || e->gz_version != cp->version) {
+        gz_drop(m, e);
+        if (hm_gzip_template_build(cp->doc, cp->len, cp->holes, cp->nholes, (int)w->cfg->gzip_level, &e->gz) !=
+            HM_OK)
+            return 0;
+        e->gz_version = cp->version;
+        m->gz_bytes += gz_len(e);
+    }
+    if (e->gz.nholes != cp->nholes)
+        return 0;   /* not the rendering it was built for (cannot happen for one version) */
+    if (!cp->crc_ok) {
+        cp->crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)cp->doc, (uInt)cp->len);
+        cp->crc_op = crc32_combine_gen((z_off_t)cp->len);
+        cp->crc_ok = 1;
+    }
+    hm_buf_t out = HM_BUF_INIT;
+    int sent = 0;
+    if (hm_buf_reserve(&out, gz_len(e) + plen + 64 + cp->nholes * 16) == HM_OK &&
+        hm_gzip_template_emit(&e->gz, cp->doc, cp->len, cp->holes, cp->crc, cp->crc_op, prefix, plen, &out) ==
+            HM_OK) {
+        hm_header_t all[8];
+        memcpy(all, hdrs, nh * sizeof(*hdrs));
+        all[nh] = (hm_header_t){ "Content-Encoding", "gzip" };
+        all[nh + 1] = (hm_header_t){ "Vary", "Accept-Encoding" };
+        hm_conn_respond_prefixed(c, 200, all, nh + 2, NULL, 0, out.data, out.len);
+        sent = 1;
+    }
+    hm_buf_free(&out);
+    return sent;
+}
+
 _Static_assert(HM_ANSWER_MEMO_LIMITS <= HM_RATELIMIT_MAX_KEYS, "a ticket's limits are taken at once");
 
 /* The ticket's limits, all allowed (1) or one refused (0): all or none
@@ -430,11 +485,11 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     size_t before = e->copy.len;
     int rc = hm_answer_render_copy(e->answer_key, e->answer_klen, e->ra_fraction, mono, &e->copy, &reads,
                                    &rendered);
+    (void)rendered;   /* a new rendering of the same version keeps its template */
     m->copy_bytes = m->copy_bytes - before + e->copy.len;
-    if (rendered)
-        gz_drop(m, e);   /* compressed from the copy it replaced */
     if (rc != HM_OK) {
-        copy_drop(m, e);   /* gone (expired, invalidated): so is its copy */
+        copy_drop(m, e);   /* gone (expired, invalidated): so are its copy and template */
+        gz_drop(m, e);
         pass_free(prefix, small);
         count(w->id, 0);
         return 0;
@@ -473,14 +528,9 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     memcpy(method, req->method, mlen);
     method[mlen] = '\0';
     hm_metrics_http_request(w->id, route, method, 200, seconds);
-    /* gzip: the copy compressed once, framed around this request's prefix */
     int sent = 0, negotiated = w->cfg->gzip_level > 0 && e->copy.len >= w->cfg->gzip_min_bytes;
-    if (negotiated && hm_conn_wants_gzip(c)) {
-        if (!e->gz.data &&
-            hm_gzip_part(e->copy.doc, e->copy.len, (int)w->cfg->gzip_level, &e->gz) == HM_OK)
-            m->copy_bytes += e->gz.len;
-        sent = e->gz.data && hm_conn_respond_gzip_part(c, 200, hdrs, nh, prefix, plen, &e->gz) == HM_OK;
-    }
+    if (negotiated && hm_conn_wants_gzip(c))
+        sent = send_gzip(m, w, c, e, hdrs, nh, prefix, plen);
     if (!sent) {
         if (negotiated)   /* another client would get it gzip'd: say so to caches */
             hdrs[nh++] = (hm_header_t){ "Vary", "Accept-Encoding" };
@@ -489,5 +539,7 @@ int hm_answer_memo_serve(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, cons
     pass_free(prefix, small);
     if (m->copy_bytes > COPY_BUDGET)   /* over budget: not kept */
         copy_drop(m, e);
+    if (m->gz_bytes > GZ_BUDGET)
+        gz_drop(m, e);
     return 1;
 }

@@ -56,6 +56,11 @@ int hm_gzip_compressible(const char *ct)
            strncasecmp(ct, "application/javascript", 22) == 0 || strncasecmp(ct, "application/xml", 15) == 0;
 }
 
+static uint32_t crc_of(const char *p, size_t n)
+{
+    return (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)p, (uInt)n);
+}
+
 int hm_gzip_part(const char *in, size_t len, int level, hm_gzip_part_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -81,7 +86,7 @@ int hm_gzip_part(const char *in, size_t len, int level, hm_gzip_part_t *out)
         hm_gzip_part_free(out);
         return HM_EIO;
     }
-    out->crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)in, (uInt)len);
+    out->crc = crc_of(in, len);
     out->raw_len = len;
     return HM_OK;
 }
@@ -92,8 +97,9 @@ void hm_gzip_part_free(hm_gzip_part_t *p)
     memset(p, 0, sizeof(*p));
 }
 
-int hm_gzip_frame(const char *prefix, size_t plen, const hm_gzip_part_t *part, hm_buf_t *head,
-                  unsigned char tail[8])
+/* The gzip header, then the prefix in stored blocks (each on a byte
+ * boundary, so what follows may start a block of its own). */
+static int frame_head(const char *prefix, size_t plen, hm_buf_t *head)
 {
     /* ID1 ID2 CM=8 FLG=0 MTIME=0 XFL=0 OS=255 (unknown) */
     static const unsigned char gz_header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255 };
@@ -108,14 +114,108 @@ int hm_gzip_frame(const char *prefix, size_t plen, const hm_gzip_part_t *part, h
             rc = hm_buf_append(head, prefix + off, n);
         off += n;
     }
-    if (rc != HM_OK)
-        return rc;
-    uLong crc = crc32(crc32(0L, Z_NULL, 0), (const Bytef *)prefix, (uInt)plen);
-    crc = crc32_combine(crc, part->crc, (z_off_t)part->raw_len);
-    uint32_t size = (uint32_t)(plen + part->raw_len);
+    return rc;
+}
+
+static void put_tail(unsigned char tail[8], uint32_t crc, size_t total)
+{
+    uint32_t size = (uint32_t)total;
     for (int i = 0; i < 4; i++) {
         tail[i] = (unsigned char)(crc >> (8 * i));
         tail[4 + i] = (unsigned char)(size >> (8 * i));
     }
+}
+
+int hm_gzip_frame(const char *prefix, size_t plen, const hm_gzip_part_t *part, hm_buf_t *head,
+                  unsigned char tail[8])
+{
+    int rc = frame_head(prefix, plen, head);
+    if (rc != HM_OK)
+        return rc;
+    uLong crc = crc32_combine(crc_of(prefix, plen), part->crc, (z_off_t)part->raw_len);
+    put_tail(tail, (uint32_t)crc, plen + part->raw_len);
     return HM_OK;
+}
+
+int hm_gzip_template_build(const char *text, size_t len, const hm_gzip_hole_t *holes, size_t nholes, int level,
+                           hm_gzip_template_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return HM_ENOMEM;
+    /* each run: its bound plus a flush marker; enough for all of them */
+    size_t cap = deflateBound(&z, (uLong)len) + (nholes + 1) * 16;
+    t->data = malloc(cap);
+    t->run_end = malloc((nholes + 1) * sizeof(*t->run_end));
+    int rc = t->data && t->run_end ? HM_OK : HM_ENOMEM;
+    z.next_out = (Bytef *)t->data;
+    z.avail_out = (uInt)cap;
+    size_t at = 0;
+    for (size_t i = 0; rc == HM_OK && i <= nholes; i++) {
+        size_t end = i < nholes ? holes[i].off : len;
+        if (end < at || end > len) {
+            rc = HM_EINVAL;
+            break;
+        }
+        if (end > at) {   /* an empty run sends nothing */
+            z.next_in = (Bytef *)(uintptr_t)(text + at);
+            z.avail_in = (uInt)(end - at);
+            if (deflate(&z, Z_FULL_FLUSH) != Z_OK || z.avail_in != 0 || z.avail_out == 0)
+                rc = HM_EIO;
+        }
+        t->run_end[i] = cap - z.avail_out;
+        if (i < nholes)
+            at = holes[i].off + holes[i].len;
+    }
+    deflateEnd(&z);
+    if (rc != HM_OK) {
+        hm_gzip_template_free(t);
+        return rc;
+    }
+    t->nholes = nholes;
+    return HM_OK;
+}
+
+void hm_gzip_template_free(hm_gzip_template_t *t)
+{
+    free(t->data);
+    free(t->run_end);
+    memset(t, 0, sizeof(*t));
+}
+
+/* BFINAL=0 stored block header for n (<= 65535) bytes, on a byte boundary */
+static int stored_header(hm_buf_t *out, size_t n, int final)
+{
+    unsigned char hdr[5] = { (unsigned char)(final ? 1 : 0), (unsigned char)(n & 0xff), (unsigned char)(n >> 8),
+                             (unsigned char)(~n & 0xff), (unsigned char)((~n >> 8) & 0xff) };
+    return hm_buf_append(out, hdr, sizeof(hdr));
+}
+
+int hm_gzip_template_emit(const hm_gzip_template_t *t, const char *text, size_t len, const hm_gzip_hole_t *holes,
+                          uint32_t crc, unsigned long crc_op, const char *prefix, size_t plen, hm_buf_t *out)
+{
+    unsigned char tail[8];
+    int rc = frame_head(prefix, plen, out);
+    /* the text's CRC combined with the prefix's by the operator made for the
+     * text's length: no pass over the text per request */
+    put_tail(tail, (uint32_t)crc32_combine_op(crc_of(prefix, plen), crc, crc_op), plen + len);
+    size_t from = 0;
+    for (size_t i = 0; rc == HM_OK && i <= t->nholes; i++) {
+        rc = hm_buf_append(out, t->data + from, t->run_end[i] - from);
+        from = t->run_end[i];
+        if (rc == HM_OK && i < t->nholes) {
+            if (holes[i].off + holes[i].len > len || holes[i].len > 65535)
+                return HM_EINVAL;
+            rc = stored_header(out, holes[i].len, 0);
+            if (rc == HM_OK)
+                rc = hm_buf_append(out, text + holes[i].off, holes[i].len);
+        }
+    }
+    if (rc == HM_OK)
+        rc = stored_header(out, 0, 1);   /* the last block: empty, final */
+    if (rc == HM_OK)
+        rc = hm_buf_append(out, tail, sizeof(tail));
+    return rc;
 }

@@ -871,8 +871,10 @@ int hm_conn_wants_gzip(const hm_conn_t *c)
 
 #define GZIP_MAX_HEADERS 14
 
-int hm_conn_respond_gzip_part(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
-                              const char *prefix, size_t prefix_len, const hm_gzip_part_t *part)
+/* The body compressed (part) as one gzip answer, with Content-Encoding and
+ * Vary added to headers. HM_OK, or an error with nothing sent. */
+static int respond_gzip_part(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                             const hm_gzip_part_t *part)
 {
     hm_header_t hdrs[GZIP_MAX_HEADERS + 2];
     if (nheaders > GZIP_MAX_HEADERS)
@@ -882,7 +884,7 @@ int hm_conn_respond_gzip_part(hm_conn_t *c, int status, const hm_header_t *heade
     hdrs[nheaders++] = (hm_header_t){ "Vary", "Accept-Encoding" };
     hm_buf_t frame = HM_BUF_INIT;
     unsigned char tail[8];
-    if (hm_gzip_frame(prefix, prefix_len, part, &frame, tail) != HM_OK) {
+    if (hm_gzip_frame(NULL, 0, part, &frame, tail) != HM_OK) {
         hm_buf_free(&frame);
         return HM_ENOMEM;
     }
@@ -920,7 +922,7 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
     if (gz == 1) {
         hm_gzip_part_t part;
         if (hm_gzip_part(body, body_len, (int)c->w->cfg->gzip_level, &part) == HM_OK) {
-            int rc = hm_conn_respond_gzip_part(c, status, headers, nheaders, NULL, 0, &part);
+            int rc = respond_gzip_part(c, status, headers, nheaders, &part);
             hm_gzip_part_free(&part);
             if (rc == HM_OK)
                 return;

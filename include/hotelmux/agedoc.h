@@ -57,6 +57,14 @@ typedef struct {
 ssize_t hm_agedoc_render(const char *doc, size_t len, double elapsed, const char *prefix,
                          size_t prefix_len, char *out, size_t cap, hm_agedoc_info_t *info);
 
+/* The same, calling hole(ud, off, len) for each number written (off from
+ * the start of the document in out, after the prefix): where the text of
+ * one rendering differs from another's (gzip.h templates). */
+typedef void (*hm_agedoc_hole_fn)(void *ud, size_t off, size_t len);
+ssize_t hm_agedoc_render_holes(const char *doc, size_t len, double elapsed, const char *prefix,
+                               size_t prefix_len, char *out, size_t cap, hm_agedoc_info_t *info,
+                               hm_agedoc_hole_fn hole, void *ud);
+
 /* Call fn for each part whose remaining TTL after `elapsed` is below
  * `fraction` of its TTL (the refresh-ahead candidates), with its label.
  * Returns how many, or HM_EINVAL for a malformed head. */

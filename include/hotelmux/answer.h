@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hotelmux/gzip.h"
+
 typedef struct {
     char *body;        /* the rendered answer, malloc'd: the caller frees it */
     size_t len;
@@ -41,6 +43,11 @@ typedef struct {
     uint64_t version;  /* the cache entry it was rendered from (0: none) */
     double until;      /* monotonic seconds: reusable before this */
     int expiring;
+    hm_gzip_hole_t *holes;   /* where its numbers are (the rest is the same for the version) */
+    size_t nholes, holes_cap;
+    int crc_ok;              /* crc and crc_op made (on the first gzip use of a rendering) */
+    uint32_t crc;
+    unsigned long crc_op;
 } hm_answer_copy_t;
 
 /* Bring copy up to date with the answer stored under key as of `now`: on

@@ -45,4 +45,30 @@ void hm_gzip_part_free(hm_gzip_part_t *p);
 int hm_gzip_frame(const char *prefix, size_t plen, const hm_gzip_part_t *part, hm_buf_t *head,
                   unsigned char tail[8]);
 
+/* A text whose few short spans change between sendings (a stored answer's
+ * ages) compressed once: the runs between the spans each end in a full
+ * flush (byte-aligned, referring to nothing before them), so each sending
+ * puts its own spans between them as stored blocks. Built from one
+ * rendering; valid for every rendering whose text outside the spans is the
+ * same. */
+typedef struct {
+    size_t off, len;   /* a span in the text */
+} hm_gzip_hole_t;
+
+typedef struct {
+    char *data;        /* the runs' deflate output, back to back (malloc'd) */
+    size_t *run_end;   /* run i's output ends at data + run_end[i] (nholes + 1 runs) */
+    size_t nholes;
+} hm_gzip_template_t;
+
+int hm_gzip_template_build(const char *text, size_t len, const hm_gzip_hole_t *holes, size_t nholes, int level,
+                           hm_gzip_template_t *t);
+void hm_gzip_template_free(hm_gzip_template_t *t);
+
+/* The whole gzip answer for prefix + text (a rendering with the template's
+ * runs and its own holes), appended to out. crc and crc_op are the text's
+ * CRC-32 and crc32_combine_gen(len), made once per rendering. */
+int hm_gzip_template_emit(const hm_gzip_template_t *t, const char *text, size_t len, const hm_gzip_hole_t *holes,
+                          uint32_t crc, unsigned long crc_op, const char *prefix, size_t plen, hm_buf_t *out);
+
 #endif

@@ -39,7 +39,6 @@ typedef struct {
 } hm_request_t;
 
 typedef struct hm_conn_s hm_conn_t;
-struct hm_gzip_part_s;
 
 /* Accept a connection from the worker's listener. */
 void hm_conn_accept(struct hm_worker_s *w, uv_stream_t *listener);
@@ -52,17 +51,12 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
 /* The same, the body sent as prefix then body (a small per-request part
  * before a large shared one, without joining them first). hm_conn_respond
  * gzips a JSON or text body of gzip_min_bytes or more for a client that
- * accepts it; the prefixed form does not (its caller frames a body it
- * compressed once: hm_conn_respond_gzip_part). */
+ * accepts it; the prefixed form sends what it is given (the answer memo
+ * frames its own gzip answers, gzip.h). */
 void hm_conn_respond_prefixed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                               const char *prefix, size_t prefix_len, const char *body, size_t body_len);
 /* Does this request's client accept gzip, and is gzip on (gzip_level > 0)? */
 int hm_conn_wants_gzip(const hm_conn_t *c);
-/* prefix + the body part compresses (gzip.h) as one gzip answer, with
- * Content-Encoding and Vary added to headers (at most 14). HM_OK, or
- * HM_ENOMEM (nothing sent: the caller may send it uncompressed). */
-int hm_conn_respond_gzip_part(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
-                              const char *prefix, size_t prefix_len, const struct hm_gzip_part_s *part);
 /* A JSON error in the client API envelope: {"code":status,"msg":msg,"data":null}. */
 void hm_conn_respond_error(hm_conn_t *c, int status, const char *msg);
 

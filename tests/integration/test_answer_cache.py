@@ -306,6 +306,18 @@ base.gzip_level = 1
             sids.add(j["data"]["basic"]["sessionId"])
         self.assertEqual(len(sids), 3, "each request has its own session id in the compressed answer")
         self.assertEqual(memo_served(self.port), s0 + 4, "not answered by the core")
+        # a later rendering (the ages moved on, the text is compressed once per
+        # stored version): still the same answer as the plain one, ages included
+        advance(self.port, 7)
+        _, _, plain2 = post(self.port, "/api/search/hotelRates", body, self.tk)
+        st, h, b = request(self.port, "POST", "/api/search/hotelRates", body=json.dumps(body),
+                           headers={"Content-Type": "application/json", "Authorization": "Bearer " + self.tk,
+                                    "Accept-Encoding": "gzip"})
+        j = json.loads(gzip.decompress(b))
+        for d in (j, plain2):
+            d["data"]["basic"].pop("sessionId")
+        self.assertEqual(j, plain2)
+        self.assertGreaterEqual(j["data"]["freshness"]["ageSeconds"], plain["data"]["freshness"]["ageSeconds"] + 7)
 
     def test_ages_advance_and_webhooks_apply_to_core_answers(self):
         # The core keeps each answer as it last rendered it and sends that

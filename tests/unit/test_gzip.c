@@ -6,6 +6,7 @@
 #include "hotelmux/common.h"
 #include "hotelmux/gzip.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -120,5 +121,69 @@ HM_TEST(the_same_part_serves_many_prefixes)
     hm_gzip_part_free(&part);
 }
 
+/* Render "<lit0>N1<lit1>N2...<litK>" with the numbers in nums; holes out. */
+static size_t render(char *out, const char *const *lits, size_t nlits, const long *nums, hm_gzip_hole_t *holes)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nlits; i++) {
+        size_t l = strlen(lits[i]);
+        memcpy(out + n, lits[i], l);
+        n += l;
+        if (i + 1 < nlits) {
+            holes[i].off = n;
+            n += (size_t)sprintf(out + n, "%ld", nums[i]);
+            holes[i].len = n - holes[i].off;
+        }
+    }
+    return n;
+}
+
+static void check_emit(const hm_gzip_template_t *t, const char *text, size_t len, const hm_gzip_hole_t *holes,
+                       const char *prefix)
+{
+    uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)text, (uInt)len);
+    hm_buf_t out = HM_BUF_INIT;
+    HM_CHECK_INT(hm_gzip_template_emit(t, text, len, holes, crc, crc32_combine_gen((z_off_t)len), prefix,
+                                       strlen(prefix), &out), HM_OK);
+    size_t n = 0;
+    char *plain = gunzip(out.data, out.len, &n);
+    HM_CHECK(plain != NULL);
+    if (plain) {
+        HM_CHECK_INT(n, strlen(prefix) + len);
+        HM_CHECK(memcmp(plain, prefix, strlen(prefix)) == 0 && memcmp(plain + strlen(prefix), text, len) == 0);
+    }
+    free(plain);
+    hm_buf_free(&out);
+}
+
+/* Built from one rendering, sent for later ones whose numbers differ (and
+ * so do their lengths), with any prefix; adjacent holes and holes at the
+ * ends make empty runs. */
+HM_TEST(a_template_serves_every_rendering)
+{
+    static char big[60000];
+    for (size_t i = 0; i + 1 < sizeof(big); i++)
+        big[i] = "{\"rate\":{\"amount\":\"ageSeconds\":"[i % 31];
+    const char *lits[] = { "", "{\"a\":", big, ",\"b\":", "", ",\"c\":[1,2,3]}", "" };
+    size_t nl = sizeof(lits) / sizeof(lits[0]);
+    long first[] = { 7, 9, 99, 5, 1, 0 }, later[] = { 8, 10, 100000, 123456789, 22, 3 };
+    char *a = malloc(70000), *b = malloc(70000);
+    hm_gzip_hole_t ha[6], hb[6];
+    size_t la = render(a, lits, nl, first, ha), lb = render(b, lits, nl, later, hb);
+    hm_gzip_template_t t;
+    HM_CHECK_INT(hm_gzip_template_build(a, la, ha, nl - 1, 1, &t), HM_OK);
+    HM_CHECK((size_t)t.run_end[nl - 1] < la / 4);   /* the runs compressed */
+    check_emit(&t, a, la, ha, "{\"sid\":\"abc\",");
+    check_emit(&t, b, lb, hb, "{\"sid\":\"another one\",");
+    check_emit(&t, b, lb, hb, "");
+    hm_gzip_template_free(&t);
+    /* holes out of order are refused */
+    hm_gzip_hole_t bad[2] = { { 10, 2 }, { 5, 1 } };
+    HM_CHECK_INT(hm_gzip_template_build(a, la, bad, 2, 1, &t), HM_EINVAL);
+    free(a);
+    free(b);
+}
+
 HM_TEST_MAIN(HM_TEST_ENTRY(accept_encoding), HM_TEST_ENTRY(compressible_types),
-             HM_TEST_ENTRY(framed_answers_read_back), HM_TEST_ENTRY(the_same_part_serves_many_prefixes))
+             HM_TEST_ENTRY(framed_answers_read_back), HM_TEST_ENTRY(the_same_part_serves_many_prefixes),
+             HM_TEST_ENTRY(a_template_serves_every_rendering))
