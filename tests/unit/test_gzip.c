@@ -82,8 +82,8 @@ static void check_round_trip(const char *prefix, size_t plen, const char *body, 
     HM_CHECK(plain != NULL);
     if (plain) {
         HM_CHECK_INT(n, plen + blen);
-        HM_CHECK(memcmp(plain, prefix, plen) == 0);
-        HM_CHECK(memcmp(plain + plen, body, blen) == 0);
+        HM_CHECK(plen == 0 || memcmp(plain, prefix, plen) == 0);
+        HM_CHECK(blen == 0 || memcmp(plain + plen, body, blen) == 0);
     }
     free(plain);
     hm_buf_free(&wire);
