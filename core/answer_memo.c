@@ -371,17 +371,10 @@ static int send_gzip(hm_answer_memo_t *m, hm_worker_t *w, hm_conn_t *c, entry_t 
         cp->crc_ok = 1;
     }
     hm_buf_t out = HM_BUF_INIT;
-    int sent = 0;
-    if (hm_buf_reserve(&out, gz_len(e) + plen + 64 + cp->nholes * 16) == HM_OK &&
-        hm_gzip_template_emit(&e->gz, cp->doc, cp->len, cp->holes, cp->crc, cp->crc_op, prefix, plen, &out) ==
-            HM_OK) {
-        hm_header_t all[8];
-        memcpy(all, hdrs, nh * sizeof(*hdrs));
-        all[nh] = (hm_header_t){ "Content-Encoding", "gzip" };
-        all[nh + 1] = (hm_header_t){ "Vary", "Accept-Encoding" };
-        hm_conn_respond_prefixed(c, 200, all, nh + 2, NULL, 0, out.data, out.len);
-        sent = 1;
-    }
+    int sent = hm_buf_reserve(&out, gz_len(e) + plen + 64 + cp->nholes * 16) == HM_OK &&
+               hm_gzip_template_emit(&e->gz, cp->doc, cp->len, cp->holes, cp->crc, cp->crc_op, prefix, plen,
+                                     &out) == HM_OK &&
+               hm_conn_respond_gzipped(c, 200, hdrs, nh, out.data, out.len) == HM_OK;
     hm_buf_free(&out);
     return sent;
 }

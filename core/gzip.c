@@ -61,40 +61,13 @@ static uint32_t crc_of(const char *p, size_t n)
     return (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)p, (uInt)n);
 }
 
-int hm_gzip_part(const char *in, size_t len, int level, hm_gzip_part_t *out)
+/* A stored block's header for n (<= 65535) bytes, on a byte boundary: BFINAL,
+ * BTYPE=00 (then padding to the byte), LEN, NLEN. */
+static int stored_header(hm_buf_t *out, size_t n, int final)
 {
-    memset(out, 0, sizeof(*out));
-    z_stream z;
-    memset(&z, 0, sizeof(z));
-    /* raw deflate (-15): the header and trailer are the frame's */
-    if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return HM_ENOMEM;
-    size_t cap = deflateBound(&z, (uLong)len);
-    out->data = malloc(cap ? cap : 1);
-    if (!out->data) {
-        deflateEnd(&z);
-        return HM_ENOMEM;
-    }
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)len;
-    z.next_out = (Bytef *)out->data;
-    z.avail_out = (uInt)cap;
-    int rc = deflate(&z, Z_FINISH);   /* deflateBound: one call is enough */
-    out->len = cap - z.avail_out;
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END) {
-        hm_gzip_part_free(out);
-        return HM_EIO;
-    }
-    out->crc = crc_of(in, len);
-    out->raw_len = len;
-    return HM_OK;
-}
-
-void hm_gzip_part_free(hm_gzip_part_t *p)
-{
-    free(p->data);
-    memset(p, 0, sizeof(*p));
+    unsigned char hdr[5] = { (unsigned char)(final ? 1 : 0), (unsigned char)(n & 0xff), (unsigned char)(n >> 8),
+                             (unsigned char)(~n & 0xff), (unsigned char)((~n >> 8) & 0xff) };
+    return hm_buf_append(out, hdr, sizeof(hdr));
 }
 
 /* The gzip header, then the prefix in stored blocks (each on a byte
@@ -106,10 +79,7 @@ static int frame_head(const char *prefix, size_t plen, hm_buf_t *head)
     int rc = hm_buf_append(head, gz_header, sizeof(gz_header));
     for (size_t off = 0; rc == HM_OK && off < plen;) {
         size_t n = plen - off < 65535 ? plen - off : 65535;
-        /* BFINAL=0 BTYPE=00 (the three bits, then padding to the byte), LEN, NLEN */
-        unsigned char hdr[5] = { 0, (unsigned char)(n & 0xff), (unsigned char)(n >> 8),
-                                 (unsigned char)(~n & 0xff), (unsigned char)((~n >> 8) & 0xff) };
-        rc = hm_buf_append(head, hdr, sizeof(hdr));
+        rc = stored_header(head, n, 0);
         if (rc == HM_OK)
             rc = hm_buf_append(head, prefix + off, n);
         off += n;
@@ -124,17 +94,6 @@ static void put_tail(unsigned char tail[8], uint32_t crc, size_t total)
         tail[i] = (unsigned char)(crc >> (8 * i));
         tail[4 + i] = (unsigned char)(size >> (8 * i));
     }
-}
-
-int hm_gzip_frame(const char *prefix, size_t plen, const hm_gzip_part_t *part, hm_buf_t *head,
-                  unsigned char tail[8])
-{
-    int rc = frame_head(prefix, plen, head);
-    if (rc != HM_OK)
-        return rc;
-    uLong crc = crc32_combine(crc_of(prefix, plen), part->crc, (z_off_t)part->raw_len);
-    put_tail(tail, (uint32_t)crc, plen + part->raw_len);
-    return HM_OK;
 }
 
 int hm_gzip_template_build(const char *text, size_t len, const hm_gzip_hole_t *holes, size_t nholes, int level,
@@ -185,14 +144,6 @@ void hm_gzip_template_free(hm_gzip_template_t *t)
     memset(t, 0, sizeof(*t));
 }
 
-/* BFINAL=0 stored block header for n (<= 65535) bytes, on a byte boundary */
-static int stored_header(hm_buf_t *out, size_t n, int final)
-{
-    unsigned char hdr[5] = { (unsigned char)(final ? 1 : 0), (unsigned char)(n & 0xff), (unsigned char)(n >> 8),
-                             (unsigned char)(~n & 0xff), (unsigned char)((~n >> 8) & 0xff) };
-    return hm_buf_append(out, hdr, sizeof(hdr));
-}
-
 int hm_gzip_template_emit(const hm_gzip_template_t *t, const char *text, size_t len, const hm_gzip_hole_t *holes,
                           uint32_t crc, unsigned long crc_op, const char *prefix, size_t plen, hm_buf_t *out)
 {
@@ -217,5 +168,19 @@ int hm_gzip_template_emit(const hm_gzip_template_t *t, const char *text, size_t 
         rc = stored_header(out, 0, 1);   /* the last block: empty, final */
     if (rc == HM_OK)
         rc = hm_buf_append(out, tail, sizeof(tail));
+    return rc;
+}
+
+int hm_gzip_whole(const char *in, size_t len, int level, hm_buf_t *out)
+{
+    hm_gzip_template_t t;
+    int rc = hm_gzip_template_build(in, len, NULL, 0, level, &t);
+    if (rc != HM_OK)
+        return rc;
+    rc = hm_buf_reserve(out, t.run_end[0] + 32);
+    if (rc == HM_OK)
+        rc = hm_gzip_template_emit(&t, in, len, NULL, crc_of(in, len), crc32_combine_gen((z_off_t)len), NULL, 0,
+                                   out);
+    hm_gzip_template_free(&t);
     return rc;
 }

@@ -855,10 +855,6 @@ static void access_log(hm_conn_t *c, int status, size_t bytes)
     hm_buf_free(&b);
 }
 
-static void respond_framed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
-                           const char *prefix, size_t prefix_len, const char *body, size_t body_len,
-                           const char *suffix, size_t suffix_len);
-
 int hm_conn_wants_gzip(const hm_conn_t *c)
 {
     if (c->w->cfg->gzip_level == 0)
@@ -871,10 +867,8 @@ int hm_conn_wants_gzip(const hm_conn_t *c)
 
 #define GZIP_MAX_HEADERS 14
 
-/* The body compressed (part) as one gzip answer, with Content-Encoding and
- * Vary added to headers. HM_OK, or an error with nothing sent. */
-static int respond_gzip_part(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
-                             const hm_gzip_part_t *part)
+int hm_conn_respond_gzipped(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                            const char *gz, size_t gz_len)
 {
     hm_header_t hdrs[GZIP_MAX_HEADERS + 2];
     if (nheaders > GZIP_MAX_HEADERS)
@@ -882,15 +876,7 @@ static int respond_gzip_part(hm_conn_t *c, int status, const hm_header_t *header
     memcpy(hdrs, headers, nheaders * sizeof(*hdrs));
     hdrs[nheaders++] = (hm_header_t){ "Content-Encoding", "gzip" };
     hdrs[nheaders++] = (hm_header_t){ "Vary", "Accept-Encoding" };
-    hm_buf_t frame = HM_BUF_INIT;
-    unsigned char tail[8];
-    if (hm_gzip_frame(NULL, 0, part, &frame, tail) != HM_OK) {
-        hm_buf_free(&frame);
-        return HM_ENOMEM;
-    }
-    respond_framed(c, status, hdrs, nheaders, frame.data, frame.len, part->data, part->len, (const char *)tail,
-                   sizeof(tail));
-    hm_buf_free(&frame);
+    hm_conn_respond_prefixed(c, status, hdrs, nheaders, NULL, 0, gz, gz_len);
     return HM_OK;
 }
 
@@ -920,39 +906,30 @@ void hm_conn_respond(hm_conn_t *c, int status, const hm_header_t *headers, size_
 {
     int gz = c->closing || c->state == ST_LINGER ? 0 : gzip_this(c, status, headers, nheaders, body_len);
     if (gz == 1) {
-        hm_gzip_part_t part;
-        if (hm_gzip_part(body, body_len, (int)c->w->cfg->gzip_level, &part) == HM_OK) {
-            int rc = respond_gzip_part(c, status, headers, nheaders, &part);
-            hm_gzip_part_free(&part);
-            if (rc == HM_OK)
-                return;
-        }
+        hm_buf_t out = HM_BUF_INIT;
+        int rc = hm_gzip_whole(body, body_len, (int)c->w->cfg->gzip_level, &out);
+        if (rc == HM_OK)
+            hm_conn_respond_gzipped(c, status, headers, nheaders, out.data, out.len);
+        hm_buf_free(&out);
+        if (rc == HM_OK)
+            return;
     }
     if (gz) {   /* sent as it is, but another client would get it gzip'd: say so to caches */
         hm_header_t hdrs[GZIP_MAX_HEADERS + 1];
         memcpy(hdrs, headers, nheaders * sizeof(*hdrs));
         hdrs[nheaders] = (hm_header_t){ "Vary", "Accept-Encoding" };
-        respond_framed(c, status, hdrs, nheaders + 1, NULL, 0, body, body_len, NULL, 0);
+        hm_conn_respond_prefixed(c, status, hdrs, nheaders + 1, NULL, 0, body, body_len);
         return;
     }
-    respond_framed(c, status, headers, nheaders, NULL, 0, body, body_len, NULL, 0);
+    hm_conn_respond_prefixed(c, status, headers, nheaders, NULL, 0, body, body_len);
 }
 
 void hm_conn_respond_prefixed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
                               const char *prefix, size_t prefix_len, const char *body, size_t body_len)
 {
-    respond_framed(c, status, headers, nheaders, prefix, prefix_len, body, body_len, NULL, 0);
-}
-
-/* prefix (small: sent with the head), body, suffix (small). */
-static void respond_framed(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
-                           const char *prefix, size_t prefix_len, const char *body, size_t body_len,
-                           const char *suffix, size_t suffix_len)
-{
     if (c->closing || c->state == ST_LINGER)
         return;
-    size_t middle = body_len;
-    body_len += prefix_len + suffix_len; /* from here: the body's whole length */
+    body_len += prefix_len; /* from here: the body's whole length */
     if (c->w->cfg->access_log)
         access_log(c, status, body_len);
     c->task = NULL;
@@ -1004,14 +981,9 @@ static void respond_framed(hm_conn_t *c, int status, const hm_header_t *headers,
     /* From here the connection is no longer handling: the next request may
      * follow once the answer is written (process_input waits for writes). */
     c->state = ST_IDLE;
-    uv_buf_t bufs[3];
-    unsigned nbufs = 0;
-    bufs[nbufs++] = uv_buf_init(o->data, (unsigned)o->len);
-    if (!no_body && middle)
-        bufs[nbufs++] = uv_buf_init((char *)body, (unsigned)middle);
-    if (!no_body && suffix_len)
-        bufs[nbufs++] = uv_buf_init((char *)suffix, (unsigned)suffix_len);
-    write_bufs(c, bufs, nbufs);
+    uv_buf_t bufs[2] = { uv_buf_init(o->data, (unsigned)o->len),
+                         uv_buf_init((char *)body, (unsigned)(no_body ? 0 : body_len - prefix_len)) };
+    write_bufs(c, bufs, bufs[1].len ? 2 : 1);
     if (!c->closing && c->writes == 0)
         after_response(c);
 }

@@ -57,6 +57,10 @@ void hm_conn_respond_prefixed(hm_conn_t *c, int status, const hm_header_t *heade
                               const char *prefix, size_t prefix_len, const char *body, size_t body_len);
 /* Does this request's client accept gzip, and is gzip on (gzip_level > 0)? */
 int hm_conn_wants_gzip(const hm_conn_t *c);
+/* A body already gzip'd (gzip.h), sent with Content-Encoding and Vary added
+ * to headers (at most 14: HM_EINVAL and nothing sent beyond that). */
+int hm_conn_respond_gzipped(hm_conn_t *c, int status, const hm_header_t *headers, size_t nheaders,
+                            const char *gz, size_t gz_len);
 /* A JSON error in the client API envelope: {"code":status,"msg":msg,"data":null}. */
 void hm_conn_respond_error(hm_conn_t *c, int status, const char *msg);
 
