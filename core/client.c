@@ -66,7 +66,8 @@ struct hm_client_op_s {
     char host[256];                /* metrics label */
     char errbuf[CURL_ERROR_SIZE];
     uint64_t start_ns;
-    uint64_t deadline;             /* loop time (ms) the op times out at */
+    uint64_t deadline;             /* now_ms() the op times out at */
+    CURLcode result;               /* how it ended, while in a completion batch */
     hm_client_op_t *prev, *next;   /* active list */
 };
 
@@ -75,8 +76,6 @@ struct hm_client_s {
     int worker;
     CURLM *multi;
     uv_timer_t timer;
-    uint64_t timer_due;            /* loop time (ms) curl asked to be woken at */
-    int timer_deferred;            /* a late wake-up already gave I/O one turn */
     uv_timer_t sweep;              /* times ops out at their deadlines */
     uint64_t sweep_due;            /* 0: not armed */
     int sweep_deferred;
@@ -198,6 +197,34 @@ static void deliver(hm_client_op_t *op, CURLcode code)
 static void on_timer(uv_timer_t *t);
 static void on_sweep(uv_timer_t *t);
 
+/* An op out of the multi handle and the active list, onto a completion
+ * batch (at *tail); returns the batch's new tail. */
+static hm_client_op_t **take(hm_client_t *c, hm_client_op_t *op, CURLcode result, hm_client_op_t **tail)
+{
+    curl_multi_remove_handle(c->multi, op->easy);
+    op->in_multi = 0;
+    op_unlink(op);
+    op->result = result;
+    *tail = op;
+    return &op->next;
+}
+
+/* Run a batch's callbacks, then free its ops. Taken first, run after: a
+ * callback may cancel an op of the same batch (it is then marked and
+ * skipped), start requests or close the client. */
+static void dispatch(hm_client_t *c, hm_client_op_t *batch)
+{
+    c->dispatching++;
+    for (hm_client_op_t *op = batch, *next; op; op = next) {
+        next = op->next;
+        op->next = NULL;
+        if (!op->cancelled && !c->closing)
+            deliver(op, op->result);
+        op_free(op);
+    }
+    c->dispatching--;
+}
+
 /* Deadlines are ours, not curl's: curl checks a transfer's timeout before it
  * reads the transfer's socket, so on a loop that was busy past a deadline it
  * failed transfers whose answers had arrived in time. The sweep runs at the
@@ -237,64 +264,36 @@ static void on_sweep(uv_timer_t *t)
                 next = op->deadline;
             continue;
         }
-        curl_multi_remove_handle(c->multi, op->easy);
-        op->in_multi = 0;
-        op_unlink(op);
-        *tail = op;
-        tail = &op->next;
+        tail = take(c, op, CURLE_OPERATION_TIMEDOUT, tail);
     }
-    c->dispatching++;
-    for (hm_client_op_t *op = batch, *nx; op; op = nx) {
-        nx = op->next;
-        op->next = NULL;
-        if (!op->cancelled && !c->closing)
-            deliver(op, CURLE_OPERATION_TIMEDOUT);
-        op_free(op);
-    }
-    c->dispatching--;
+    dispatch(c, batch);
     /* callbacks may have added ops (each arms for itself) */
     if (next)
         sweep_arm(c, next);
     client_maybe_free(c);
 }
 
-/* Collect every finished transfer first, then run callbacks: a callback may
- * cancel an op of the same batch (it is then marked and skipped). */
+#define BATCH_MAX 64
+
+/* Collect finished transfers (at most a batch), then run their callbacks. */
 static void check_multi(hm_client_t *c)
 {
     hm_client_op_t *batch = NULL, **tail = &batch;
-    CURLcode codes[64];
     size_t n = 0;
     CURLMsg *msg;
     int left;
-    while (n < HM_ARRAY_SIZE(codes) && (msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+    while (n < BATCH_MAX && (msg = curl_multi_info_read(c->multi, &left)) != NULL) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         hm_client_op_t *op = NULL;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&op);
-        CURLcode code = msg->data.result;
-        curl_multi_remove_handle(c->multi, msg->easy_handle);   /* invalidates msg */
-        op->in_multi = 0;
-        op_unlink(op);
-        codes[n++] = code;
-        *tail = op;
-        tail = &op->next;
+        tail = take(c, op, msg->data.result, tail);   /* invalidates msg */
+        n++;
     }
-    c->dispatching++;
-    size_t i = 0;
-    for (hm_client_op_t *op = batch, *next; op; op = next, i++) {
-        next = op->next;
-        op->next = NULL;
-        if (!op->cancelled && !c->closing)
-            deliver(op, codes[i]);
-        op_free(op);
-    }
-    c->dispatching--;
+    dispatch(c, batch);
     /* More than one batch worth finished: come back on the next tick. */
-    if (n == HM_ARRAY_SIZE(codes) && !c->closing) {
-        c->timer_due = uv_now(c->loop);
+    if (n == BATCH_MAX && !c->closing)
         uv_timer_start(&c->timer, on_timer, 0, 0);
-    }
     client_maybe_free(c);
 }
 
@@ -302,20 +301,9 @@ static void check_multi(hm_client_t *c)
 
 static void on_poll(uv_poll_t *p, int status, int events);
 
-/* curl's timer fires in libuv's timer phase, which comes before the I/O
- * poll. When a busy loop wakes it late, a response that arrived in time may
- * be sitting in its socket while curl expires the transfer: give the poll one
- * turn first (1 ms later, never in the same timer phase), as nginx handles
- * ready events before expired timers. A supplier is not blamed for our lag. */
 static void on_timer(uv_timer_t *t)
 {
     hm_client_t *c = t->data;
-    if (!c->timer_deferred && uv_now(c->loop) > c->timer_due + 1) {
-        c->timer_deferred = 1;
-        uv_timer_start(&c->timer, on_timer, 1, 0);
-        return;
-    }
-    c->timer_deferred = 0;
     int running;
     curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     check_multi(c);
@@ -448,13 +436,10 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     hm_client_t *c = userp;
-    c->timer_deferred = 0;
-    if (timeout_ms < 0) {
+    if (timeout_ms < 0)
         uv_timer_stop(&c->timer);
-    } else {
-        c->timer_due = uv_now(c->loop) + (uint64_t)timeout_ms;
+    else
         uv_timer_start(&c->timer, on_timer, (uint64_t)timeout_ms, 0);
-    }
     return 0;
 }
 
