@@ -379,6 +379,13 @@ static double opt_num_field(lua_State *L, int idx, const char *k, double def)
     return v;
 }
 
+/* A job's timeout: its timeout_ms, within the fan-out's deadline. */
+static int job_timeout_ms(lua_State *L, int idx, int deadline_ms)
+{
+    int t = opt_int_field(L, idx, "timeout_ms", deadline_ms);
+    return t <= 0 || t > deadline_ms ? deadline_ms : t;
+}
+
 static void copy_str_field(lua_State *L, int idx, const char *k, char *out, size_t cap)
 {
     lua_getfield(L, idx, k);
@@ -406,9 +413,7 @@ static void start_jobs(fanout_t *f, lua_State *L, int jobs_idx, int deadline_ms)
         copy_str_field(L, jt, "op", j->op, sizeof(j->op));
         if (!j->name[0])
             snprintf(j->name, sizeof(j->name), "%s", j->supplier[0] ? j->supplier : "job");
-        int timeout_ms = opt_int_field(L, jt, "timeout_ms", deadline_ms);
-        if (timeout_ms <= 0 || timeout_ms > deadline_ms)
-            timeout_ms = deadline_ms;
+        int timeout_ms = job_timeout_ms(L, jt, deadline_ms);
         j->start_ns = uv_hrtime();
         j->idle_start_ns = idle;
         if (j->supplier[0]) {
@@ -514,17 +519,13 @@ static int l_fanout(lua_State *L)
         if (!lua_isfunction(L, -1))
             return luaL_error(L, "hm.fanout: job %d needs fn = function", i);
         lua_pop(L, 1);
-        int t = opt_int_field(L, -1, "timeout_ms", deadline_ms);
-        if (t <= 0 || t > deadline_ms)
-            t = deadline_ms;
+        int t = job_timeout_ms(L, lua_gettop(L), deadline_ms);
         if (t > max_timeout)
             max_timeout = t;
         lua_pop(L, 1);
     }
     hm_task_t *parent = hm_task_current(L, "hm.fanout");
-    hm_vm_t *vm = parent->vm;
-    if (!vm->worker)
-        gate = 0;
+    hm_vm_t *vm = parent->vm;   /* a running task: on a worker (hm_task_current) */
     fanout_t *f = calloc(1, sizeof(*f) + (size_t)njobs * sizeof(job_t));
     if (!f)
         return luaL_error(L, "hm.fanout: out of memory");
