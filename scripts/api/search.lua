@@ -580,6 +580,13 @@ local function regroup_all(grouped)
   end
 end
 
+-- A supplier's freshness in an answer: "cache" when all n of its items came
+-- from the cache, else "live" (a reference price when some did).
+local function supplier_freshness(cached, n)
+  if cached > 0 and cached == n then return { source = "cache", referencePrice = true } end
+  return { source = "live", referencePrice = cached > 0 }
+end
+
 -- Fan out one search; returns canonical hotel id -> { hotel, rooms = {roomTypeId -> Room} },
 -- statuses, and the answer's overall freshness.
 function M.search(req, stay, hotels)
@@ -693,8 +700,7 @@ function M.search(req, stay, hotels)
         if not min_ttl or left < min_ttl then min_ttl = left end
       end
     end
-    st.freshness = (cached > 0 and cached == #all) and { source = "cache", referencePrice = true }
-                   or { source = "live", referencePrice = cached > 0 }
+    st.freshness = supplier_freshness(cached, #all)
     statuses[#statuses + 1] = st
   end
 
@@ -895,8 +901,7 @@ local function status_from_cache(st, items)
   local c = st.cache or {}
   return { supplier = st.supplier, status = "ok", latencyMs = 0, hotelCount = st.hotelCount,
            cache = { hits = (c.hits or 0) + (c.misses or 0), misses = 0, coalesced = 0 },
-           freshness = items > 0 and { source = "cache", referencePrice = true }
-                       or { source = "live", referencePrice = false } }
+           freshness = supplier_freshness(items, items) }
 end
 
 -- The answer to this search as a response body: data (without basic and
