@@ -11,16 +11,22 @@
  * keeps their TLS session and DNS data warm; connections themselves are reused
  * through the multi handle's connection cache.
  *
- * Sockets: each fd curl watches gets a sock_ctx_t (indexed by fd) whose
- * uv_poll handle is stopped on CURL_POLL_REMOVE (curl sends it every time a
- * transfer ends and its connection goes back to the pool) and started again on
- * the next CURL_POLL_IN/OUT for that fd: no handle is closed and re-created
- * per transfer. curl closes its connection sockets through our
- * CURLOPT_CLOSESOCKETFUNCTION, which closes the handle before the fd. A socket
- * curl closes by itself (a connect given up; the resolver's socketpair) has
- * had its watch stopped by then, and a stopped uv_poll is safe to restart on
- * whatever socket next gets that fd number (libuv issue 1495 is about active
- * ones). curl_multi_assign is not used: a late REMOVE cannot reach a freed ctx. */
+ * Sockets: each fd curl watches gets a sock_ctx_t (indexed by fd) with one
+ * uv_poll handle for the socket's life: no handle is closed and re-created per
+ * transfer. curl sends CURL_POLL_REMOVE every time a transfer ends and its
+ * connection goes back to the pool, then CURL_POLL_IN for the next transfer on
+ * it; stopping and restarting the watch each time cost three epoll_ctl per
+ * transfer. So a connection socket (one our CURLOPT_OPENSOCKETFUNCTION made)
+ * that was watched for reading is "parked" on REMOVE instead: still watched,
+ * unref'd, and the next CURL_POLL_IN finds it armed. If a parked socket turns
+ * readable (the server closed the idle connection), the watch stops and curl's
+ * own liveness check drops the connection when it next looks at it.
+ * curl closes connection sockets through our CURLOPT_CLOSESOCKETFUNCTION,
+ * which closes the handle before the fd, parked or not. A socket curl closes
+ * by itself (the resolver's socketpair) is never parked: its watch is stopped
+ * by then, and a stopped uv_poll is safe to restart on whatever socket next
+ * gets that fd number (libuv issue 1495 is about active ones).
+ * curl_multi_assign is not used: a late REMOVE cannot reach a freed ctx. */
 #include "hotelmux/client.h"
 
 #include <ctype.h>
@@ -48,6 +54,8 @@ typedef struct sock_ctx_s {
     hm_client_t *client;
     int poll_init;                 /* poll initialised (must be closed through uv_close) */
     int events;                    /* UV_READABLE/UV_WRITABLE being watched, 0 = stopped */
+    int conn;                      /* made by open_socket: closed only through close_socket */
+    int parked;                    /* idle in curl's pool, still watched (unref'd) */
     struct sock_ctx_s *prev, *next;
 } sock_ctx_t;
 
@@ -385,10 +393,23 @@ static int sock_watch(hm_client_t *c, sock_ctx_t *s, int events)
     return 0;
 }
 
+static void sock_unpark(sock_ctx_t *s)
+{
+    if (s->parked) {
+        s->parked = 0;
+        uv_ref((uv_handle_t *)&s->poll);
+    }
+}
+
 static void on_poll(uv_poll_t *p, int status, int events)
 {
     sock_ctx_t *s = (sock_ctx_t *)p;
     hm_client_t *c = s->client;
+    if (s->parked) {   /* an idle connection closed (or broken) by its server */
+        sock_unpark(s);
+        sock_watch(c, s, 0);
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -408,19 +429,39 @@ static int socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *
     hm_client_t *c = userp;
     if (what == CURL_POLL_REMOVE) {
         sock_ctx_t *s = (size_t)fd < c->nbyfd ? c->byfd[fd] : NULL;
-        if (s && s->poll_init)
-            sock_watch(c, s, 0);   /* the fd may be closed already: stopping is still safe */
+        if (s && s->poll_init && !s->parked) {
+            if (s->conn && s->events == UV_READABLE && !c->closing) {
+                s->parked = 1;
+                uv_unref((uv_handle_t *)&s->poll);
+            } else {
+                sock_watch(c, s, 0);   /* the fd may be closed already: stopping is still safe */
+            }
+        }
         return 0;
     }
     sock_ctx_t *s = sock_get(c, fd);
     if (!s)
         return -1;
+    sock_unpark(s);
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
     return sock_watch(c, s, events);
+}
+
+static curl_socket_t open_socket(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    (void)purpose;
+    hm_client_t *c = userp;
+    curl_socket_t fd = socket(a->family, a->socktype, a->protocol);
+    if (fd >= 0) {
+        sock_ctx_t *s = sock_get(c, fd);
+        if (s)
+            s->conn = 1;   /* without a ctx it is simply never parked */
+    }
+    return fd;
 }
 
 static int close_socket(void *userp, curl_socket_t fd)
@@ -615,6 +656,8 @@ static CURL *easy_new(hm_client_t *c)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "hotelmux/" HM_VERSION);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, c);
     /* Without proxy variables, tell curl so: it would read them per transfer. */
