@@ -117,7 +117,7 @@ local function regroup(g)
     c.entries[#c.entries + 1] = e
     e.mapped_by, e.score = e.source, nil
   end
-  table.sort(extra, function(a, b) return a.id < b.id end)
+  C.sort_by(extra, "id")
   for _, c in ipairs(extra) do cands[#cands + 1] = c end
   -- the model: each supplier's unmapped rooms at once, one-to-one onto the
   -- rooms so far (MAP.place / MAP.assign), suppliers in the stable order
@@ -259,6 +259,9 @@ function M.rate_pkg(sup, shotel, sroom, rate, stay, hotel, fresh)
 end
 
 local function money_lt(a, b) return money.cmp(a, b) < 0 end
+-- comparators made once (a closure per call stops the JIT; see C.sort_by)
+local function net_asc(a, b) return money_lt(a._net, b._net) end
+local function net_desc(a, b) return money_lt(b._net, a._net) end
 local function c_err(kind, msg) return C.err(kind, msg) end
 
 ---------------------------------------------------------------------------
@@ -727,7 +730,7 @@ function M.search(req, stay, hotels)
     finish(plan, st, items)
   end
   regroup_all(grouped)
-  table.sort(statuses, function(a, b) return a.supplier < b.supplier end)
+  C.sort_by(statuses, "supplier")
   local fresh = FRESH
   if any_cache then
     fresh = { source = "cache", ageSeconds = max_age, ttlSeconds = math.max(0, min_ttl or 0), referencePrice = true }
@@ -763,10 +766,7 @@ local function build_hotels(grouped, stay, max_rates, desc)
     local rooms, min = {}, nil
     for _, cid in ipairs(g.order) do
       local room = g.rooms[cid]
-      table.sort(room.rates, function(a, b)
-        if desc then return money_lt(b._net, a._net) end
-        return money_lt(a._net, b._net)
-      end)
+      table.sort(room.rates, desc and net_desc or net_asc)
       if #room.rates > 0 then
         for _, rt in ipairs(room.rates) do
           if not min or money_lt(rt._net, min) then min = rt._net end
@@ -778,7 +778,7 @@ local function build_hotels(grouped, stay, max_rates, desc)
     if max_rates and max_rates > 0 then
       local all = {}
       for _, room in ipairs(rooms) do for _, rt in ipairs(room.rates) do all[#all + 1] = rt end end
-      table.sort(all, function(a, b) return money_lt(a._net, b._net) end)
+      table.sort(all, net_asc)
       local keep = {}
       for i = 1, math.min(max_rates, #all) do keep[all[i]] = true end
       local kept = {}

@@ -226,7 +226,7 @@ local function cancel_fees(policy, net, currency, check_in)
       out[#out + 1] = { ["until"] = c.iso(arrival), fee = { amount = last_fee, currency = currency } }
     end
   end
-  table.sort(out, function(a, b) return a["until"] < b["until"] end)
+  c.sort_by(out, "until")
   return #out > 0 and out or nil
 end
 

@@ -337,7 +337,7 @@ local function cancel_fees(policy, net, nightly, cur, stay)
       elseif not always or money.cmp(fee, always) > 0 then always = fee end
     end
   end
-  table.sort(tiers, function(a, b) return a.t < b.t end)
+  c.sort_by(tiers, "t")
   local out, prev = {}, always or "0.00"
   for _, tier in ipairs(tiers) do
     out[#out + 1] = { ["until"] = c.iso(tier.t), fee = { amount = prev, currency = cur } }

@@ -169,7 +169,7 @@ local function cancel_fees(policies, total, currency, mult, check_in)
     local t = dida_time(c.val(p.FromDate))
     if t then steps[#steps + 1] = { t = t, amount = money.round(money.mul(money.norm(c.val(p.Amount)) or "0", mult), 2) } end
   end
-  table.sort(steps, function(a, b) return a.t < b.t end)
+  c.sort_by(steps, "t")
   local out, prev = {}, "0.00"
   for _, s in ipairs(steps) do
     out[#out + 1] = { ["until"] = c.iso(s.t - 1), fee = { amount = prev, currency = currency } }

@@ -32,9 +32,7 @@ local function base(ctx)
   return (tostring(ctx.config.base_url or "https://test.ean.com"):gsub("/+$", ""):gsub("/v3$", ""))
 end
 
-local function enc(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(ch) return string.format("%%%02X", ch:byte()) end))
-end
+local enc = c.urlencode
 
 -- query string from a list of {name, value} pairs (Expedia repeats occupancy and property_id)
 local function query(pairs_list)
@@ -294,16 +292,17 @@ local function cancel_fees(penalties, refundable, price, nightly)
   local fees = {}
   local list = {}
   for _, p in ipairs(penalties or {}) do
-    if type(p) == "table" and c.parse_time(val(p["end"])) then list[#list + 1] = p end
+    local t = type(p) == "table" and c.parse_time(val(p["end"]))
+    if t then list[#list + 1] = { t = t, p = p } end
   end
-  table.sort(list, function(a, b) return c.parse_time(a["end"]) < c.parse_time(b["end"]) end)
-  if refundable and list[1] and c.parse_time(val(list[1].start)) then
-    fees[#fees + 1] = { ["until"] = c.iso(c.parse_time(list[1].start)),
+  c.sort_by(list, "t")
+  if refundable and list[1] and c.parse_time(val(list[1].p.start)) then
+    fees[#fees + 1] = { ["until"] = c.iso(c.parse_time(list[1].p.start)),
                         fee = { amount = "0.00", currency = price.currency } }
   end
-  for _, p in ipairs(list) do
-    local amount, cur = penalty_fee(p, price, nightly)
-    fees[#fees + 1] = { ["until"] = c.iso(c.parse_time(p["end"])), fee = { amount = amount, currency = cur } }
+  for _, w in ipairs(list) do
+    local amount, cur = penalty_fee(w.p, price, nightly)
+    fees[#fees + 1] = { ["until"] = c.iso(w.t), fee = { amount = amount, currency = cur } }
   end
   return fees
 end
@@ -375,8 +374,7 @@ local function bed_groups(r)
   for id, bg in pairs(val(r.bed_groups) or {}) do
     if type(bg) == "table" then list[#list + 1] = { id = tostring(val(bg.id) or id), bg = bg } end
   end
-  table.sort(list, function(a, b) return a.id < b.id end)
-  return list
+  return c.sort_by(list, "id")
 end
 
 -- One Expedia rate -> one unified rate per bed group (the bed group is chosen

@@ -437,8 +437,7 @@ function M.query_order(ctx, order)
   end
   local today = math.floor(hm.time.now() / 86400)
   local path = string.format("/bookings?start=%s&end=%s&filterType=CREATION&from=1&to=25&clientReference=%s",
-    c.date(today - 2), c.date(today + 1), (tostring(order.customer_ref or ""):gsub("[^%w%-_.~]", function(ch)
-      return string.format("%%%02X", ch:byte()) end)))
+    c.date(today - 2), c.date(today + 1), c.urlencode(order.customer_ref or ""))
   doc, err = call(ctx, "GET", path)
   if not doc then
     if err.kind == "not_found" then return { status = "not_found" } end

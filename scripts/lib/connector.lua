@@ -90,6 +90,26 @@ end
 -- JSON null (cjson.null) and missing both read as nil.
 function M.val(x) if x == hm.json.null then return nil end return x end
 
+-- Percent-encode a query value (RFC 3986: all but unreserved characters).
+local function pct(ch) return string.format("%%%02X", ch:byte()) end
+function M.urlencode(s)
+  return (tostring(s):gsub("[^%w%-%._~]", pct))
+end
+
+-- Sort a list of tables by one field, ascending; returns the list.
+-- One comparator per field name, made once: a closure created on every call
+-- (table.sort(l, function(a, b) ... end)) stops LuaJIT from compiling the
+-- code around it ("NYI: bytecode 51"), and mapping code runs once per rate.
+local by_field = setmetatable({}, { __index = function(t, k)
+  local f = function(a, b) return a[k] < b[k] end
+  t[k] = f
+  return f
+end })
+function M.sort_by(list, field)
+  table.sort(list, by_field[field])
+  return list
+end
+
 -- "2026-12-01" <-> days since epoch (UTC), for date arithmetic without os.time.
 local function days_from_civil(y, m, d)
   y = m <= 2 and y - 1 or y
