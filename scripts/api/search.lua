@@ -92,16 +92,17 @@ end
 -- Rebuild a hotel's rooms from every supplier room absorbed so far, in a
 -- stable order (supplier, room code), so the grouping does not depend on
 -- which supplier answered first.
+local function by_key(a, b)
+  if a.sup ~= b.sup then return a.sup < b.sup end
+  return a.code < b.code
+end
+
 local function regroup(g)
   local hotel = g.hotel
   local cands, by_id = hotel_candidates(hotel)
   local mapped, unmapped = {}, {}
   for _, e in ipairs(g.entries) do
     if e.cid then mapped[#mapped + 1] = e else unmapped[#unmapped + 1] = e end
-  end
-  local function by_key(a, b)
-    if a.sup ~= b.sup then return a.sup < b.sup end
-    return a.code < b.code
   end
   table.sort(mapped, by_key)
   table.sort(unmapped, by_key)

@@ -225,19 +225,21 @@ local PROPERTY_FEE = {
   mandatory_fee = { "OTHER", "Mandatory fee (paid at the property)" },
 }
 
+-- Add amount to the tax line (kind, name, currency), making it on first use.
+local function add_tax(taxes, tax_index, kind, name, amount, cur, included)
+  local k = kind .. "|" .. name .. "|" .. tostring(cur)
+  if not tax_index[k] then
+    taxes[#taxes + 1] = { type = kind, name = name, amount = "0", currency = cur, included = included,
+                          pay_at_hotel = not included }
+    tax_index[k] = taxes[#taxes]
+  end
+  tax_index[k].amount = money.add(tax_index[k].amount, amount)
+end
+
 -- Sum the requested rooms' pricing into the unified price.
 local function map_price(list)
   local net, currency, nightly = "0", nil, {}
   local taxes, tax_index = {}, {}
-  local function add_tax(kind, name, amount, cur, included)
-    local k = kind .. "|" .. name .. "|" .. tostring(cur)
-    if not tax_index[k] then
-      taxes[#taxes + 1] = { type = kind, name = name, amount = "0", currency = cur, included = included,
-                            pay_at_hotel = not included }
-      tax_index[k] = taxes[#taxes]
-    end
-    tax_index[k].amount = money.add(tax_index[k].amount, amount)
-  end
   for _, p in ipairs(list) do
     local v, cur = amount_of(val(p.totals) and val(p.totals.inclusive))
     if not v then return nil end
@@ -247,13 +249,13 @@ local function map_price(list)
       for _, ch in ipairs(night) do
         sum = money.add(sum, val(ch.value) or 0)
         local t = INCLUDED_TAX[val(ch.type)]
-        if t then add_tax(t[1], t[2], money.norm(ch.value), val(ch.currency) or cur, true) end
+        if t then add_tax(taxes, tax_index, t[1], t[2], money.norm(ch.value), val(ch.currency) or cur, true) end
       end
       nightly[i] = sum
     end
     for _, ch in ipairs(stay_of(p)) do
       local t = INCLUDED_TAX[val(ch.type)]
-      if t then add_tax(t[1], t[2], money.norm(ch.value), val(ch.currency) or cur, true) end
+      if t then add_tax(taxes, tax_index, t[1], t[2], money.norm(ch.value), val(ch.currency) or cur, true) end
     end
     local names = {}
     for k in pairs(val(p.fees) or {}) do names[#names + 1] = k end
@@ -261,7 +263,7 @@ local function map_price(list)
     for _, k in ipairs(names) do
       local fv, fcur = amount_of(p.fees[k])
       local t = PROPERTY_FEE[k] or { "OTHER", k .. " (paid at the property)" }
-      if fv then add_tax(t[1], t[2], fv, fcur, false) end
+      if fv then add_tax(taxes, tax_index, t[1], t[2], fv, fcur, false) end
     end
   end
   if not currency then return nil end

@@ -174,26 +174,28 @@ local function parse_cached(name)
   return a
 end
 
+-- One name's vote for v as the value of field (first seen first in order).
+local function vote(votes, field, v)
+  if v == nil or v == "" then return end
+  local t = votes[field] or { order = {} }
+  votes[field] = t
+  if not t[v] then t[v] = 0; t.order[#t.order + 1] = v end
+  t[v] = t[v] + 1
+end
+
 function M.attributes(names)
   local votes = {}
-  local function vote(field, v)
-    if v == nil or v == "" then return end
-    local t = votes[field] or { order = {} }
-    votes[field] = t
-    if not t[v] then t[v] = 0; t.order[#t.order + 1] = v end
-    t[v] = t[v] + 1
-  end
   for _, n in ipairs(names) do
     local a = parse_cached(n or "")
-    vote("class", a.tier[1])
-    vote("type", a.unit[1])
-    vote("bed", #a.beds > 0 and table.concat(a.beds, "+") or nil)
-    vote("bedCount", a.bed_count > 0 and a.bed_count or nil)
-    vote("view", #a.view > 0 and table.concat(a.view, "+") or nil)
-    vote("tower", a.tower)
-    vote("accessible", a.accessible or nil)
-    vote("smoking", a.smoking)
-    vote("bedrooms", a.bedrooms > 0 and a.bedrooms or nil)
+    vote(votes, "class", a.tier[1])
+    vote(votes, "type", a.unit[1])
+    vote(votes, "bed", #a.beds > 0 and table.concat(a.beds, "+") or nil)
+    vote(votes, "bedCount", a.bed_count > 0 and a.bed_count or nil)
+    vote(votes, "view", #a.view > 0 and table.concat(a.view, "+") or nil)
+    vote(votes, "tower", a.tower)
+    vote(votes, "accessible", a.accessible or nil)
+    vote(votes, "smoking", a.smoking)
+    vote(votes, "bedrooms", a.bedrooms > 0 and a.bedrooms or nil)
   end
   local out = {}
   for field, t in pairs(votes) do

@@ -44,6 +44,18 @@ end
 -- price = connector price; cur = requested currency; nrooms >= 1.
 -- Returns { rate = Rate (one room), totalRate = Rate (all rooms), tax = Tax,
 --           net = "<decimal total in currency>", currency = <emitted currency> }
+-- {netRate, grossRate, respectGrossRate}; per room when per_rooms (a count,
+-- as a string) is given. (Not a closure inside normalise: one made per rate
+-- would keep LuaJIT from compiling normalise.)
+local function rate_of(n, g, cur, binding, per_rooms)
+  local r = { netRate = M.money(per_rooms and money.div(n, per_rooms, 2) or n, cur) }
+  if g then
+    r.grossRate = M.money(per_rooms and money.div(g, per_rooms, 2) or g, cur)
+    r.respectGrossRate = binding
+  end
+  return r
+end
+
 function M.normalise(price, cur, nrooms)
   nrooms = math.max(1, tonumber(nrooms) or 1)
   local src = price.currency or cur
@@ -66,14 +78,6 @@ function M.normalise(price, cur, nrooms)
                           payAtHotel = t.pay_at_hotel and true or false }
   end
   local total_net = money.add(net, on_top)
-  local function rate_of(n, g, div)
-    local r = { netRate = M.money(div and money.div(n, tostring(nrooms), 2) or n, out_cur) }
-    if g then
-      r.grossRate = M.money(div and money.div(g, tostring(nrooms), 2) or g, out_cur)
-      r.respectGrossRate = price.binding and true or false
-    end
-    return r
-  end
   local total_gross = gross and money.add(gross, on_top) or nil
   local tax = {
     total = M.money(money.add(money.add(included, on_top), at_hotel), out_cur),
@@ -82,9 +86,10 @@ function M.normalise(price, cur, nrooms)
     excludedTotal = M.money(on_top, out_cur),         -- added to netRate
     payAtHotel = M.money(at_hotel, out_cur),          -- paid by the guest at the hotel
   }
+  local binding = price.binding and true or false
   return {
-    rate = rate_of(total_net, total_gross, true),
-    totalRate = rate_of(total_net, total_gross, false),
+    rate = rate_of(total_net, total_gross, out_cur, binding, tostring(nrooms)),
+    totalRate = rate_of(total_net, total_gross, out_cur, binding),
     tax = tax,
     net = money.round(total_net, 2),
     currency = out_cur,
