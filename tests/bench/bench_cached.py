@@ -2,7 +2,8 @@
 """Cached search benchmark (issue 4).
 
 Starts build/hotelmux with the demo config over a generated 1,000-hotel world
-(tests/bench/world1000.lua: every simulated supplier and the gateway see it),
+(tests/bench/world1000.lua: every simulated supplier and the gateway see it;
+the simulators run in a second hotelmux process unless --sims inprocess),
 warms every (supplier, hotel) entry with the adaptive TTLs (a stay > 14 days
 away: 300 s for suppliers with webhooks, 60 s without), then runs wrk with a
 Zipf(s) workload of POST /api/search/hotelRates over the 1,000 hotels.
@@ -13,7 +14,7 @@ a search served whole from the answer level counts as one hit), supplier calls
 made during it, and the server's RSS; then the medians. The machine may be
 shared: read the medians, not one run.
 
-    tests/bench/bench_cached.py [--seconds 10] [--runs 3] [--connections 64] [--workers 2] [--zipf 1.0]
+    tests/bench/bench_cached.py [--seconds 10] [--runs 3] [--connections 64] [--workers 2] [--zipf 1.0] [--sims inprocess]
                                 [--warmup 3] [--no-nginx]
 With nginx installed, each run is followed by one of nginx serving the hottest
 hotel's answer (the same bytes) as a static file to the same wrk script (the
@@ -121,6 +122,9 @@ def main():
     ap.add_argument("--refresh-ahead", type=int, default=20,
                     help="refresh_ahead_per_s: background refreshes a second the node may make (demo: 20)")
     ap.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before the runs")
+    ap.add_argument("--sims", choices=("inprocess", "separate"), default="separate",
+                    help="the simulated suppliers in the gateway (as in the demo) or in a second hotelmux "
+                         "process, so that an expiry wave's supplier work is not done on the gateway's loops")
     ap.add_argument("--gzip", action="store_true",
                     help="gzip_level = 1 and wrk sends Accept-Encoding: gzip (nginx: gzip_static, the file "
                          "compressed once)")
@@ -137,10 +141,11 @@ def main():
     shutil.copy(os.path.join(ROOT, "tests", "bench", "world1000.lua"), os.path.join(tmp, "world", "data", "dubai.lua"))
     shutil.copy(os.path.join(ROOT, "examples", "demo.lua"), os.path.join(tmp, "demo_base.lua"))
     port = free_port()
-    scripts = ['"%s/scripts/api/%s.lua"' % (ROOT, n) for n in ("auth", "search", "trade", "webhooks")]
-    scripts += ['"%s/examples/suppliers/%s.lua"' % (ROOT, s) for s in present]
-    with open(os.path.join(tmp, "bench.lua"), "w") as f:
-        f.write("""
+    separate = a.sims == "separate"
+    sim_port = free_port() if separate else port
+    api = ['"%s/scripts/api/%s.lua"' % (ROOT, n) for n in ("auth", "search", "trade", "webhooks")]
+    sims = ['"%s/examples/suppliers/%s.lua"' % (ROOT, s) for s in present]
+    config = """
 local base = require("demo_base")
 base.lua_path = { %(world)s, %(root)s .. "/scripts", %(root)s .. "/examples" }
 base.scripts = { %(scripts)s }
@@ -154,16 +159,36 @@ base.refresh_ahead_per_s = %(ra)d
 base.gzip_level = %(gz)d
 local keep = { %(keep)s }
 for name, s in pairs(base.suppliers) do
-  if keep[name] then s.qps = 1e9; s.sim = { latency_ms = 1 } else base.suppliers[name] = nil end
+  if keep[name] then
+    s.qps = 1e9; s.sim = { latency_ms = 1 }
+    -- separate simulators: the gateway calls them there, they push webhooks here
+    if %(sim_port)d ~= %(port)d then
+      s.base_url = "http://127.0.0.1:%(sim_port)d" .. s.base_url
+      s.webhook_url = "http://127.0.0.1:%(port)d/webhooks/" .. name
+    end
+  else
+    base.suppliers[name] = nil
+  end
 end
 return base
-""" % {"root": json.dumps(ROOT), "world": json.dumps(os.path.join(tmp, "world")),
-       "scripts": ", ".join(scripts), "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
-       "workers": a.workers, "keep": ", ".join("%s = true" % s for s in present), "ra": a.refresh_ahead,
-       "gz": 1 if a.gzip else 0})
+"""
+    common = {"root": json.dumps(ROOT), "world": json.dumps(os.path.join(tmp, "world")),
+              "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")), "keep": ", ".join("%s = true" % s for s in present),
+              "ra": a.refresh_ahead, "gz": 1 if a.gzip else 0, "port": port, "sim_port": sim_port}
+    with open(os.path.join(tmp, "bench.lua"), "w") as f:
+        f.write(config % dict(common, scripts=", ".join(api + ([] if separate else sims)), workers=a.workers))
+    with open(os.path.join(tmp, "sims.lua"), "w") as f:
+        f.write(config % dict(common, scripts=", ".join(sims), workers=2,
+                              ledger=json.dumps(os.path.join(tmp, "sims-ledger.sqlite"))))
     log = open(os.path.join(tmp, "server.log"), "wb")
+    procs = []
+    if separate:
+        procs.append(subprocess.Popen([BINARY, "-c", os.path.join(tmp, "sims.lua"), "--listen",
+                                       "127.0.0.1:%d" % sim_port], stdout=log, stderr=subprocess.STDOUT))
+        wait_port(sim_port, "simulators")
     srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
                            stdout=log, stderr=subprocess.STDOUT)
+    procs.append(srv)
     ng = ng_port = None
     try:
         wait_port(port, "hotelmux")
@@ -188,8 +213,10 @@ return base
         j = post(port, "/api/search/hotelRates", dict(stay, hotelId=ids[0]), ticket)
         ttls = sorted({r["freshness"]["ttlSeconds"] for room in j["data"]["rooms"] for r in room["rates"]})
         print("%d hotels warmed (%d suppliers: %s); stay %s..%s; entry TTLs now %s s; %d workers, "
-              "wrk -t%d -c%d, Zipf s=%.2f"
-              % (N, len(present), ",".join(present), ci, co, ttls, a.workers, a.threads, a.connections, a.zipf))
+              "wrk -t%d -c%d, Zipf s=%.2f; simulators %s"
+              % (N, len(present), ",".join(present), ci, co, ttls, a.workers, a.threads, a.connections, a.zipf,
+                 "in another process (2 workers; CPU us/search is the gateway's alone)" if separate
+                 else "in the gateway"))
         lua = os.path.join(tmp, "zipf.lua")
         body = json.dumps(dict(stay, hotelId="HOTEL"))
         with open(lua, "w") as f:
@@ -222,11 +249,11 @@ return base
                                                            "supplier calls", "RSS MiB", "errors", "CPU us/search"))
         rows, ngrows = [], []
         for run in range(1, a.runs + 1):
-            m0, c0, t0 = metrics(port), sim_calls(port, present), cpu_seconds(srv.pid)
+            m0, c0, t0 = metrics(port), sim_calls(sim_port, present), cpu_seconds(srv.pid)
             out = subprocess.run(["wrk", "-t%d" % a.threads, "-c%d" % a.connections, "-d%ds" % a.seconds,
                                   "--latency", "-s", lua, "http://127.0.0.1:%d" % port],
                                  capture_output=True, text=True).stdout
-            m1, c1, t1 = metrics(port), sim_calls(port, present), cpu_seconds(srv.pid)
+            m1, c1, t1 = metrics(port), sim_calls(sim_port, present), cpu_seconds(srv.pid)
             rps, p50, p99, errors = parse_wrk(out)
             cpu_us = (t1 - t0) * 1e6 / max(1.0, rps * a.seconds)
             # lookups served from the cache: an answer-level hit is one (the
@@ -258,8 +285,9 @@ return base
         if ng:
             ng.send_signal(signal.SIGQUIT)
             ng.wait(15)
-        srv.send_signal(signal.SIGTERM)
-        srv.wait(15)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(15)
         log.close()
         if os.environ.get("HM_KEEP_TMP"):
             print("kept", tmp)
