@@ -53,16 +53,31 @@ static int fail(lua_State *L, const char *why)
 
 #define L2_KEY "hm:c:"
 #define L2_TAG "hm:t:"
-#define MAX_L2_ARGS (2 + HM_CACHE_MAX_TAGS)
+#define L2_FENCE "hm:i:"
+#define MAX_L2_ARGS (2 + 2 * HM_CACHE_MAX_TAGS)
+/* How long after an invalidation no L2 store of its tag is accepted (plus
+ * the Redis timeout, how long a command may wait in a client's buffer): longer
+ * than a fetch can take between reading the supplier and storing the entry
+ * (a search's deadline, 1 s by default; a refresh's supplier timeout). The
+ * nodes' L1 stores have their own fence (the tag epochs, hm.cache.epoch). */
+#define L2_FENCE_MS 30000
 
-/* Set the value and add the key to each tag's set (kept at least as long). */
+/* Set the value and add the key to each tag's set (kept at least as long),
+ * unless one of its tags was invalidated within the fence (KEYS: the key,
+ * its n tag sets, their n fences). L2 writes do not wait for Redis: a store
+ * of data fetched before a webhook can reach Redis after the webhook's
+ * delete, where the other nodes would find it again for its whole TTL. */
 static const char L2_SET_SCRIPT[] =
+    "local n = (#KEYS - 1) / 2 "
+    "for i = 2 + n, #KEYS do if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end end "
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) "
-    "for i = 2, #KEYS do redis.call('SADD', KEYS[i], KEYS[1]) "
+    "for i = 2, 1 + n do redis.call('SADD', KEYS[i], KEYS[1]) "
     "if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end end "
     "return 1";
-/* Drop the tag's keys, then tell every node. */
+/* Fence the tag, drop its keys, then tell every node (KEYS: the tag's set,
+ * its fence; ARGV: channel, payload, fence ms). */
 static const char L2_INVALIDATE_SCRIPT[] =
+    "redis.call('SET', KEYS[2], '1', 'PX', ARGV[3]) "
     "local ks = redis.call('SMEMBERS', KEYS[1]) "
     "for _, k in ipairs(ks) do redis.call('DEL', k) end "
     "redis.call('DEL', KEYS[1]) "
@@ -140,7 +155,7 @@ static void l2_store(hm_vm_t *vm, const char *key, size_t klen, const char *val,
     if (!r)
         return;
     hm_buf_t k = HM_BUF_INIT, v = HM_BUF_INIT, px = HM_BUF_INIT;
-    hm_buf_t tk[HM_CACHE_MAX_TAGS];
+    hm_buf_t tk[HM_CACHE_MAX_TAGS], fk[HM_CACHE_MAX_TAGS];
     const char *argv[4 + MAX_L2_ARGS];
     size_t lens[4 + MAX_L2_ARGS];
     int rc = hm_buf_printf(&k, L2_KEY "%.*s", (int)klen, key);
@@ -154,21 +169,27 @@ static void l2_store(hm_vm_t *vm, const char *key, size_t klen, const char *val,
     argv[argc] = "EVAL", lens[argc++] = 4;
     argv[argc] = L2_SET_SCRIPT, lens[argc++] = sizeof(L2_SET_SCRIPT) - 1;
     char nk[24];
-    snprintf(nk, sizeof(nk), "%zu", 1 + ntags);
+    snprintf(nk, sizeof(nk), "%zu", 1 + 2 * ntags);
     argv[argc] = nk, lens[argc++] = strlen(nk);
     argv[argc] = k.data, lens[argc++] = k.len;
     for (size_t i = 0; i < ntags; i++) {
         hm_buf_t init = HM_BUF_INIT;
         tk[i] = init;
+        fk[i] = init;
         rc |= hm_buf_printf(&tk[i], L2_TAG "%s", tags[i]);
+        rc |= hm_buf_printf(&fk[i], L2_FENCE "%s", tags[i]);
         argv[argc] = tk[i].data, lens[argc++] = tk[i].len;
     }
+    for (size_t i = 0; i < ntags; i++)
+        argv[argc] = fk[i].data, lens[argc++] = fk[i].len;
     argv[argc] = v.data, lens[argc++] = v.len;
     argv[argc] = px.data, lens[argc++] = px.len;
     if (rc == HM_OK)
         hm_redis_command(r, vm->worker->cfg->redis_timeout_ms, l2_ignore, NULL, NULL, argc, argv, lens);
-    for (size_t i = 0; i < ntags; i++)
+    for (size_t i = 0; i < ntags; i++) {
         hm_buf_free(&tk[i]);
+        hm_buf_free(&fk[i]);
+    }
     hm_buf_free(&k);
     hm_buf_free(&v);
     hm_buf_free(&px);
@@ -831,16 +852,19 @@ static int l_invalidate(lua_State *L)
         return 2;
     }
     inv_wait_t *w = calloc(1, sizeof(*w));
-    hm_buf_t tk = HM_BUF_INIT, payload = HM_BUF_INIT;
+    hm_buf_t tk = HM_BUF_INIT, fk = HM_BUF_INIT, payload = HM_BUF_INIT;
     int rc = w ? HM_OK : HM_ENOMEM;
     unsigned long long event = ++next_event;
+    char fence_ms[24];
+    snprintf(fence_ms, sizeof(fence_ms), "%u", L2_FENCE_MS + vm->worker->cfg->redis_timeout_ms);
     rc |= hm_buf_printf(&tk, L2_TAG "%.*s", (int)len, tag);
+    rc |= hm_buf_printf(&fk, L2_FENCE "%.*s", (int)len, tag);
     rc |= hm_buf_printf(&payload, "%.*s\t%.0f\t%llx\t%d\t%llu", (int)len, tag, hm_clock_now() * 1000.0,
                         (unsigned long long)node_id(), vm->worker->id, event);
-    const char *argv[6] = { "EVAL", L2_INVALIDATE_SCRIPT, "1", tk.data, HM_INVALIDATION_CHANNEL,
-                            payload.data };
-    size_t lens[6] = { 4, sizeof(L2_INVALIDATE_SCRIPT) - 1, 1, tk.len, strlen(HM_INVALIDATION_CHANNEL),
-                       payload.len };
+    const char *argv[8] = { "EVAL", L2_INVALIDATE_SCRIPT, "2", tk.data, fk.data, HM_INVALIDATION_CHANNEL,
+                            payload.data, fence_ms };
+    size_t lens[8] = { 4, sizeof(L2_INVALIDATE_SCRIPT) - 1, 1, tk.len, fk.len, strlen(HM_INVALIDATION_CHANNEL),
+                       payload.len, strlen(fence_ms) };
     if (rc == HM_OK) {
         w->task = t;
         w->local = local;
@@ -849,9 +873,10 @@ static int l_invalidate(lua_State *L)
         w->tlen = len;
         w->expected = 1 << 30;   /* unknown until PUBLISH answers */
         /* Invalidation must not be cut short by the cache's read timeout. */
-        rc = hm_redis_command(r, 2000, inv_done, w, &w->op, 6, argv, lens);
+        rc = hm_redis_command(r, 2000, inv_done, w, &w->op, 8, argv, lens);
     }
     hm_buf_free(&tk);
+    hm_buf_free(&fk);
     hm_buf_free(&payload);
     if (rc != HM_OK) {
         free(w);
