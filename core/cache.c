@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hotelmux/common.h"
+#include "hotelmux/dlist.h"
 
 #define NSHARDS 16
 #define ENTRY_OVERHEAD 96
@@ -127,26 +128,12 @@ static void tag_unlink(shard_t *s, tag_link_t *l)
 
 static void lru_unlink(shard_t *s, entry_t *e)
 {
-    if (e->lru_prev)
-        e->lru_prev->lru_next = e->lru_next;
-    else
-        s->lru_head = e->lru_next;
-    if (e->lru_next)
-        e->lru_next->lru_prev = e->lru_prev;
-    else
-        s->lru_tail = e->lru_prev;
-    e->lru_prev = e->lru_next = NULL;
+    HM_DLIST_UNLINK(s->lru_head, s->lru_tail, e, lru_prev, lru_next);
 }
 
 static void lru_push_front(shard_t *s, entry_t *e)
 {
-    e->lru_prev = NULL;
-    e->lru_next = s->lru_head;
-    if (s->lru_head)
-        s->lru_head->lru_prev = e;
-    s->lru_head = e;
-    if (!s->lru_tail)
-        s->lru_tail = e;
+    HM_DLIST_PREPEND(s->lru_head, s->lru_tail, e, lru_prev, lru_next);
 }
 
 static void entry_remove(shard_t *s, entry_t *e)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hotelmux/dlist.h"
 #include "hotelmux/metrics.h"
 
 static void count(const hm_fanout_gate_t *g, const char *event)
@@ -28,15 +29,7 @@ static void publish_limit(const hm_fanout_gate_t *g)
 
 static void unlink_waiter(hm_fanout_gate_t *g, hm_gate_waiter_t *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        g->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        g->tail = w->prev;
-    w->prev = w->next = NULL;
+    HM_DLIST_UNLINK(g->head, g->tail, w, prev, next);
     w->queued = 0;
     g->queued--;
 }
@@ -155,13 +148,7 @@ int hm_fanout_gate_enter(hm_fanout_gate_t *g, hm_gate_waiter_t *w, uint64_t max_
     }
     w->cb = cb;
     w->give_up_at = uv_now(g->probe.loop) + max_wait_ms;
-    w->next = NULL;
-    w->prev = g->tail;
-    if (g->tail)
-        g->tail->next = w;
-    else
-        g->head = w;
-    g->tail = w;
+    HM_DLIST_APPEND(g->head, g->tail, w, prev, next);
     w->queued = 1;
     g->queued++;
     count(g, "queued");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hotelmux/common.h"
+#include "hotelmux/dlist.h"
 
 #define NBUCKETS 1024
 #define SWEEP_EVERY 1.0
@@ -148,15 +149,7 @@ int hm_sf_wait(const char *key, size_t klen, hm_sf_waiter_t *w, double now)
 
 static void mailbox_unlink(hm_sf_mailbox_t *mb, hm_sf_waiter_t *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        mb->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        mb->tail = w->prev;
-    w->prev = w->next = NULL;
+    HM_DLIST_UNLINK(mb->head, mb->tail, w, prev, next);
     w->queued = 0;
 }
 
@@ -211,12 +204,7 @@ size_t hm_sf_land(const char *key, size_t klen, const char *value, size_t vlen, 
             if (mb->closed)
                 continue;   /* its worker is gone; its task's abort cancels it */
             w->queued = 1;
-            w->prev = mb->tail;
-            if (mb->tail)
-                mb->tail->next = w;
-            else
-                mb->head = w;
-            mb->tail = w;
+            HM_DLIST_APPEND(mb->head, mb->tail, w, prev, next);
             uv_async_send(&mb->async);
             n++;
         }
