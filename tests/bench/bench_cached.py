@@ -37,7 +37,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_search import parse_wrk, post, sim_calls  # noqa: E402
-from benchlib import cpu_seconds, free_port, rss_kib, start_nginx, wait_port  # noqa: E402
+from benchlib import cpu_seconds, free_port, rss_kib, run_hotelmux, start_nginx, suppliers_lua  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
@@ -157,41 +157,27 @@ base.static = nil
 base.apps.demo.limits = { qps = 1e7, ari_qps = 2000, orders_qps = 2000, daily = 1e12 }
 base.refresh_ahead_per_s = %(ra)d
 base.gzip_level = %(gz)d
-local keep = { %(keep)s }
-for name, s in pairs(base.suppliers) do
-  if keep[name] then
-    s.qps = 1e9; s.sim = { latency_ms = 1 }
-    -- separate simulators: the gateway calls them there, they push webhooks here
-    if %(sim_port)d ~= %(port)d then
-      s.base_url = "http://127.0.0.1:%(sim_port)d" .. s.base_url
-      s.webhook_url = "http://127.0.0.1:%(port)d/webhooks/" .. name
-    end
-  else
-    base.suppliers[name] = nil
-  end
-end
-return base
+%(suppliers)sreturn base
 """
     common = {"root": json.dumps(ROOT), "world": json.dumps(os.path.join(tmp, "world")),
-              "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")), "keep": ", ".join("%s = true" % s for s in present),
-              "ra": a.refresh_ahead, "gz": 1 if a.gzip else 0, "port": port, "sim_port": sim_port}
+              "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
+              "ra": a.refresh_ahead, "gz": 1 if a.gzip else 0}
     with open(os.path.join(tmp, "bench.lua"), "w") as f:
-        f.write(config % dict(common, scripts=", ".join(api + ([] if separate else sims)), workers=a.workers))
+        # separate simulators: the gateway calls them there, they push webhooks here
+        f.write(config % dict(common, scripts=", ".join(api + ([] if separate else sims)), workers=a.workers,
+                              suppliers=suppliers_lua(present, 1, sims_at=sim_port if separate else 0)))
     with open(os.path.join(tmp, "sims.lua"), "w") as f:
         f.write(config % dict(common, scripts=", ".join(sims), workers=2,
-                              ledger=json.dumps(os.path.join(tmp, "sims-ledger.sqlite"))))
+                              ledger=json.dumps(os.path.join(tmp, "sims-ledger.sqlite")),
+                              suppliers=suppliers_lua(present, 1, webhooks_to=port)))
     log = open(os.path.join(tmp, "server.log"), "wb")
     procs = []
-    if separate:
-        procs.append(subprocess.Popen([BINARY, "-c", os.path.join(tmp, "sims.lua"), "--listen",
-                                       "127.0.0.1:%d" % sim_port], stdout=log, stderr=subprocess.STDOUT))
-        wait_port(sim_port, "simulators")
-    srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
-                           stdout=log, stderr=subprocess.STDOUT)
-    procs.append(srv)
     ng = ng_port = None
     try:
-        wait_port(port, "hotelmux")
+        if separate:
+            procs.append(run_hotelmux(BINARY, os.path.join(tmp, "sims.lua"), sim_port, log, "simulators"))
+        srv = run_hotelmux(BINARY, os.path.join(tmp, "bench.lua"), port, log, "hotelmux")
+        procs.append(srv)
         ticket = post(port, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})["data"]["ticket"]
         ci = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
         co = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 32 * 86400))

@@ -31,7 +31,7 @@ import tempfile
 import time
 
 import benchlib  # noqa: E402
-from benchlib import free_port, rss_kib, wait_port, wrk_ms
+from benchlib import free_port, rss_kib, wrk_ms
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
@@ -129,11 +129,7 @@ def start_hotelmux(tmp, port, workers):
     cfg = os.path.join(tmp, "hello.lua")
     with open(cfg, "w") as f:
         f.write(HOTELMUX_CONFIG % {"workers": workers})
-    log = open(os.path.join(tmp, "hotelmux.log"), "wb")
-    p = subprocess.Popen([BINARY, "-c", cfg, "--listen", "127.0.0.1:%d" % port], stdout=log,
-                         stderr=subprocess.STDOUT)
-    wait_port(port, "bench_hello")
-    return p
+    return benchlib.run_hotelmux(BINARY, cfg, port, open(os.path.join(tmp, "hotelmux.log"), "wb"), "bench_hello")
 
 
 def start_nginx(tmp, port, workers):

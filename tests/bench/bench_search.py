@@ -34,7 +34,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import cpu_seconds, free_port, wait_port, wrk_ms
+from benchlib import cpu_seconds, free_port, run_hotelmux, suppliers_lua, wrk_ms
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BINARY = os.environ.get("HM_BINARY") or os.path.join(ROOT, "build", "hotelmux")
@@ -133,37 +133,26 @@ base.static = nil
 base.search_cache = false
 -- the baseline: one HTTP call to a "supplier" that only waits its latency
 base.routes = { ["GET /bench/sleep"] = function() hm.sleep(%(lat)d / 1000) return "" end }
-local keep = { %(keep)s }
-for name, s in pairs(base.suppliers) do
-  if keep[name] then
-    s.qps = 1e9; s.sim = { latency_ms = %(lat)d }
-    if %(sim_port)d > 0 then s.base_url = "http://127.0.0.1:%(sim_port)d" .. s.base_url end
-  else
-    base.suppliers[name] = nil
-  end
-end
+%(suppliers)s
 return base
 """
     common = {"root": json.dumps(ROOT), "ledger": json.dumps(os.path.join(tmp, "ledger.sqlite")),
-              "lat": a.latency_ms, "keep": ", ".join("%s = true" % s for s in present)}
+              "lat": a.latency_ms}
     separate = a.sims == "separate"
     with open(os.path.join(tmp, "bench.lua"), "w") as f:
         f.write(config % dict(common, scripts=", ".join(api + ([] if separate else sims)), workers=a.workers,
-                              sim_port=sim_port if separate else 0))
+                              suppliers=suppliers_lua(present, a.latency_ms, sims_at=sim_port if separate else 0)))
     with open(os.path.join(tmp, "sims.lua"), "w") as f:
-        f.write(config % dict(common, scripts=", ".join(sims), workers=a.sim_workers, sim_port=0))
+        f.write(config % dict(common, scripts=", ".join(sims), workers=a.sim_workers,
+                              suppliers=suppliers_lua(present, a.latency_ms, webhooks_to=port)))
     log = open(os.path.join(tmp, "server.log"), "wb")
     procs = []
     if separate:
-        procs.append(subprocess.Popen([BINARY, "-c", os.path.join(tmp, "sims.lua"), "--listen",
-                                       "127.0.0.1:%d" % sim_port], stdout=log, stderr=subprocess.STDOUT))
-        wait_port(sim_port, "bench_search")
-    srv = subprocess.Popen([BINARY, "-c", os.path.join(tmp, "bench.lua"), "--listen", "127.0.0.1:%d" % port],
-                           stdout=log, stderr=subprocess.STDOUT)
-    procs.append(srv)
-    sim_pid = procs[0].pid if separate else None
+        procs.append(run_hotelmux(BINARY, os.path.join(tmp, "sims.lua"), sim_port, log, "bench_search"))
     try:
-        wait_port(port, "bench_search")
+        srv = run_hotelmux(BINARY, os.path.join(tmp, "bench.lua"), port, log, "bench_search")
+        procs.append(srv)
+        sim_pid = procs[0].pid if separate else None
         ticket = post(port, "/api/auth/ticket", {"appKey": "demo", "appSecret": "demo-secret"})["data"]["ticket"]
         today = time.strftime("%Y-%m-%d", time.gmtime())
         tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86400))

@@ -25,6 +25,36 @@ def wait_port(port, who):
     sys.exit("%s: nothing listens on %d" % (who, port))
 
 
+def run_hotelmux(binary, config, port, log, who):
+    """Start `binary -c config` on 127.0.0.1:port (output to the open file log); returns its Popen once
+    it listens (killed, and the script exits, if it never does)."""
+    p = subprocess.Popen([binary, "-c", config, "--listen", "127.0.0.1:%d" % port], stdout=log,
+                         stderr=subprocess.STDOUT)
+    try:
+        wait_port(port, who)
+    except SystemExit:
+        p.kill()
+        raise
+    return p
+
+
+def suppliers_lua(present, latency_ms, sims_at=0, webhooks_to=0):
+    """Lua for a benchmark config built on the demo's (`base`): only the suppliers present, no outbound
+    QPS cap, each simulator answering after latency_ms. sims_at: the gateway calls the simulators in
+    the hotelmux on that port; webhooks_to: the simulators push their webhooks to the gateway there."""
+    return """local keep = { %(keep)s }
+for name, s in pairs(base.suppliers) do
+  if keep[name] then
+    s.qps = 1e9; s.sim = { latency_ms = %(lat)d }
+    if %(at)d > 0 then s.base_url = "http://127.0.0.1:%(at)d" .. s.base_url end
+    if %(to)d > 0 then s.webhook_url = "http://127.0.0.1:%(to)d/webhooks/" .. name end
+  else
+    base.suppliers[name] = nil
+  end
+end
+""" % {"keep": ", ".join("%s = true" % s for s in present), "lat": latency_ms, "at": sims_at, "to": webhooks_to}
+
+
 def wrk_ms(out, label):
     """A latency line of wrk --latency ("50%", "99%", ...) in milliseconds (nan if absent)."""
     m = re.search(r"^\s+%s\s+([\d.]+)(us|ms|s)\s*$" % re.escape(label), out, re.M)
