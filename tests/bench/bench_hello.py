@@ -5,6 +5,11 @@
   fanout  GET /fan   -> 5 concurrent HTTP calls to the server's own /up over loopback, then
           {"ok":5} (hotelmux: hm.http.multi; nginx: ngx.location.capture_multi of proxy_pass
           subrequests to an upstream with keepalive 64)
+  fanjson GET /fanjson -> the same 5 calls to /upjson, which answers a supplier-sized JSON body
+          (2,840 bytes; a simulated supplier's answer for one hotel is 2-3.5 KB); each body is
+          decoded and a 39 KB answer is encoded from them (a search's answer for one hotel is ~35 KB):
+          the part of an uncached search that no connector code can avoid (hotelmux: hm.json;
+          nginx: cjson)
   idle    RSS of hotelmux holding 10,000 idle keep-alive connections
 
 Both servers run 2 workers (--workers), access logs off; wrk -t1 -c64 keep-alive against
@@ -14,10 +19,11 @@ per request (all threads / processes, from /proc; voluntary = the server waited 
 events, involuntary = the scheduler preempted it for another task). Without nginx + libnginx-mod-http-lua
 (Debian packages `nginx` and `libnginx-mod-http-lua`) it says so and measures hotelmux alone.
 
-    tests/bench/bench_hello.py [--seconds 8] [--runs 3] [--workers 2] [--tests hello,fanout,idle]
+    tests/bench/bench_hello.py [--seconds 8] [--runs 3] [--workers 2] [--tests hello,fanout,fanjson,idle]
 """
 import argparse
 import glob
+import json
 import os
 import re
 import resource
@@ -29,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 import benchlib  # noqa: E402
 from benchlib import free_port, rss_kib, wrk_ms
@@ -42,6 +49,21 @@ HOTELMUX_CONFIG = """
 return { workers = %(workers)d, log_level = "warn", routes = {
   ["GET /hello"] = function(req) return { json = { hello = "world" } } end,
   ["GET /up"] = function(req) return { json = { hotel = "H1", price = "100.00" } } end,
+  ["GET /upjson"] = function(req)
+    return { headers = { ["content-type"] = "application/json" }, body = [==[%(supplier_body)s]==] }
+  end,
+  ["GET /fanjson"] = function(req)
+    local url = hm.self_url() .. "/upjson"
+    local rs = hm.http.multi{ { url = url }, { url = url }, { url = url }, { url = url }, { url = url } }
+    local bodies = {}
+    for i, r in ipairs(rs) do
+      if r.status ~= 200 then return { status = 502, json = { ok = i } } end
+      bodies[i] = hm.json.decode(r.body)
+    end
+    local out = {}
+    for _ = 1, %(repeat)d do for i = 1, 5 do out[#out + 1] = bodies[i] end end
+    return { json = { code = 0, data = out } }
+  end,
   ["GET /fan"] = function(req)
     local url = hm.self_url() .. "/up"
     local rs = hm.http.multi{ { url = url }, { url = url }, { url = url }, { url = url }, { url = url } }
@@ -57,6 +79,7 @@ load_module %(m)s/ngx_http_lua_module.so;"""
 
 NGINX_HTTP = """
   lua_package_cpath "%(cpath)s;;";
+  init_by_lua_block { local f = io.open("%(body_file)s"); SUPPLIER_BODY = f:read("*a"); f:close() }
   keepalive_requests 1000000;
   upstream self_up { server 127.0.0.1:%(port)d; keepalive 64; }
   server {
@@ -65,6 +88,22 @@ NGINX_HTTP = """
     location = /hello { content_by_lua_block { ngx.print(require("cjson").encode({ hello = "world" })) } }
     location = /up { content_by_lua_block { ngx.print(require("cjson").encode({ hotel = "H1", price = "100.00" })) } }
     location = /_up { internal; proxy_pass http://self_up/up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location = /upjson { content_by_lua_block { ngx.print(SUPPLIER_BODY) } }
+    location = /_upjson { internal; proxy_pass http://self_up/upjson; proxy_http_version 1.1; proxy_set_header Connection ""; }
+    location = /fanjson {
+      content_by_lua_block {
+        local cjson = require("cjson")
+        local rs = { ngx.location.capture_multi{ {"/_upjson"}, {"/_upjson"}, {"/_upjson"}, {"/_upjson"}, {"/_upjson"} } }
+        local bodies = {}
+        for i, r in ipairs(rs) do
+          if r.status ~= 200 then ngx.status = 502; ngx.print(cjson.encode({ ok = i })); return end
+          bodies[i] = cjson.decode(r.body)
+        end
+        local out = {}
+        for _ = 1, %(repeat)d do for i = 1, 5 do out[#out + 1] = bodies[i] end end
+        ngx.print(cjson.encode({ code = 0, data = out }))
+      }
+    }
     location = /fan {
       content_by_lua_block {
         local rs = { ngx.location.capture_multi{ {"/_up"}, {"/_up"}, {"/_up"}, {"/_up"}, {"/_up"} } }
@@ -76,6 +115,30 @@ NGINX_HTTP = """
     }
   }
 """
+
+
+# /fanjson's answer holds each decoded body this many times: an answer about 3x the bytes that came
+# in, as a search's (one hotel: ~13 KB from five suppliers, a 35 KB answer)
+REPEAT = 3
+
+
+def supplier_body():
+    """A supplier's answer for one hotel, shaped and sized like the simulators' (~2.7 KB of JSON:
+    rooms, rates with their keys, cancellation policies and taxes)."""
+    rooms = []
+    for r, (code, name) in enumerate([("DBL.OV", "DOUBLE OCEAN VIEW"), ("DBL.ST", "DOUBLE STANDARD"),
+                                      ("SUI.KG", "SUITE KING BED")]):
+        rates = []
+        for b, (board, board_name) in enumerate([("RO", "ROOM ONLY"), ("BB", "BED AND BREAKFAST")]):
+            net = "%.2f" % (398 + 37 * r + 45 * b)
+            rates.append({"rateKey": "20261202|20261203|W|148|87425|%s|FIT %s|%s||1~2~0||N@07" % (code, board, board),
+                          "rateClass": "NRF" if b == 0 else "NOR", "net": net, "allotment": 5 - r,
+                          "boardCode": board, "boardName": board_name, "rooms": 1, "adults": 2, "children": 0,
+                          "cancellationPolicies": [{"amount": net, "from": "2026-12-01T23:59:00+04:00"}],
+                          "taxes": {"allIncluded": False, "taxes": [{"included": False, "amount": "10.00",
+                                                                    "currency": "AED", "type": "TAXESANDFEES"}]}})
+        rooms.append({"code": code, "name": name, "rates": rates})
+    return json.dumps({"hotel": {"code": 87425, "name": "Atlantis The Palm", "currency": "EUR", "rooms": rooms}})
 
 
 def pids_of(p):
@@ -128,13 +191,17 @@ def wrk(server, port, path, seconds):
 def start_hotelmux(tmp, port, workers):
     cfg = os.path.join(tmp, "hello.lua")
     with open(cfg, "w") as f:
-        f.write(HOTELMUX_CONFIG % {"workers": workers})
+        f.write(HOTELMUX_CONFIG % {"workers": workers, "supplier_body": supplier_body(), "repeat": REPEAT})
     return benchlib.run_hotelmux(BINARY, cfg, port, open(os.path.join(tmp, "hotelmux.log"), "wb"), "bench_hello")
 
 
 def start_nginx(tmp, port, workers):
     cpath = sorted(set(os.path.dirname(p) for p in glob.glob("/usr/lib/*/lua/5.1/cjson.so")))
-    http = NGINX_HTTP % {"port": port, "cpath": ";".join(d + "/?.so" for d in cpath)}
+    body_file = os.path.join(tmp, "supplier_body.json")
+    with open(body_file, "w") as f:
+        f.write(supplier_body())
+    http = NGINX_HTTP % {"port": port, "cpath": ";".join(d + "/?.so" for d in cpath), "body_file": body_file,
+                         "repeat": REPEAT}
     return benchlib.start_nginx(tmp, workers, port, http, modules=NGINX_MODULES_LOAD % {"m": NGINX_MODULES},
                                 conns=20000)
 
@@ -180,7 +247,7 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--idle", type=int, default=10000)
-    ap.add_argument("--tests", default="hello,fanout,idle")
+    ap.add_argument("--tests", default="hello,fanout,fanjson,idle")
     a = ap.parse_args()
     tests = a.tests.split(",")
     if not shutil.which("wrk"):
@@ -194,9 +261,14 @@ def main():
     hm = start_hotelmux(tmp, hp, a.workers)
     ng = start_nginx(tmp, np_, a.workers) if have_nginx else None
     try:
-        for path in ("/hello", "/fan"):
-            if path.strip("/").replace("fan", "fanout") not in tests:
+        for path, test in (("/hello", "hello"), ("/fan", "fanout"), ("/fanjson", "fanjson")):
+            if test not in tests:
                 continue
+            if path == "/fanjson":
+                sizes = [len(urllib.request.urlopen("http://127.0.0.1:%d/fanjson" % p, timeout=10).read())
+                         for p in ((hp, np_) if ng else (hp,))]
+                print("\n/fanjson: 5 supplier bodies of %d bytes decoded, an answer of %s bytes encoded"
+                      % (len(supplier_body()), " / ".join(map(str, sizes))))
             rows = {"hotelmux": [], "nginx+lua": []}
             wrk(hm, hp, path, 2)   # warm up (JIT, connection pools)
             if ng:
