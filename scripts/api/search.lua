@@ -12,7 +12,10 @@ local H = require(data_mod)
 
 local M = {}
 
-local FRESH = { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice = false }
+-- A rate asked of its supplier just now. FRESH is shared (read-only); a table
+-- the answer cache will rewrite is made by live_freshness().
+local function live_freshness() return { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice = false } end
+local FRESH = live_freshness()
 
 -- ------------------------------------------------------------ room mapping
 -- Which canonical room a supplier room is: (1) the CSV mapping table (config
@@ -495,7 +498,7 @@ local function run_plan(plan, stay, req)
         end
       end
       -- its own freshness table: answer_put turns it into the stored form
-      local it = sh and { sh = sh, fresh = { source = "live", ageSeconds = 0, ttlSeconds = 0, referencePrice = false } }
+      local it = sh and { sh = sh, fresh = live_freshness() }
       if it then items[#items + 1] = it end
       if parts and ttl then
         parts[#parts + 1] = { sup = plan.sup, code = tostring(code), at = at, ttl = ttl, fresh = it and it.fresh,
