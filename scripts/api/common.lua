@@ -228,10 +228,15 @@ end
 
 ---------------------------------------------------------------------------
 -- Tickets: JWT HS256 {sub = appKey, iat, exp}.
+-- Made once per Lua state (every ratePkgId is signed with it): a reload
+-- starts a new state, so a changed secret or admin_token applies.
+local secret
 local function jwt_secret()
-  local c = hm.config
-  if c.jwt_secret then return c.jwt_secret end
-  return hm.crypto.sha256_hex("hotelmux-jwt:" .. tostring(c.admin_token or "hotelmux"))
+  if not secret then
+    local c = hm.config
+    secret = c.jwt_secret or hm.crypto.sha256_hex("hotelmux-jwt:" .. tostring(c.admin_token or "hotelmux"))
+  end
+  return secret
 end
 
 local function b64(s) return hm.crypto.base64url_encode(s) end
