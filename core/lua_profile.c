@@ -113,7 +113,8 @@ void hm_lua_profile_finish(hm_vm_t *vm)
         static const char names[] = "NICGJ";
         for (const char *c = names; *c; c++)
             fprintf(stderr, " %c %.1f%%", *c, 100.0 * (double)p->states[(int)*c] / (double)p->total);
-        fprintf(stderr, "\n");
+        fprintf(stderr, "\n  (C includes host work between two Lua runs, counted on the next Lua line run; "
+                        "see lua_profile.h)\n");
         print_top("functions:", p->funcs, p->total);
         print_top("lines:", p->lines, p->total);
         print_top("functions with what they call (inclusive):", p->incl, p->total);
