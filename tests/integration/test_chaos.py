@@ -992,12 +992,18 @@ class CancelJournal(unittest.TestCase):
                     st, j, err = post(port_g, "/api/trade/book", book_body(ref, pkgs[0]), tk)
                     self.assertEqual(j["data"]["status"], 2, j)
                     sim_post(port_s, name, "_faults", {"latency_ms": 1500})
+                    calls0 = get_json(port_s, "/sim/%s/_stats" % name)["calls"]
                     threading.Thread(target=post, daemon=True,
                                      args=(port_g, "/api/trade/cancel", {"customerReferenceNo": ref}, tk)).start()
                     deadline = now() + 10
                     while row(ref)[1] is None:
                         self.assertLess(now(), deadline, "cancel_sent never written")
                         time.sleep(0.02)
+                    # the journal is written before the call leaves: freeze only once the
+                    # supplier has it (on a loaded machine the call could still be ours)
+                    while get_json(port_s, "/sim/%s/_stats" % name)["calls"] == calls0:
+                        self.assertLess(now(), deadline, "the cancel never reached the supplier")
+                        time.sleep(0.01)
                     gw.proc.send_signal(signal.SIGSTOP)     # the call is at the supplier (1.5 s latency)
                     time.sleep(2.5)                         # ... which completes it
                     gw.kill9()
