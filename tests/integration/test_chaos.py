@@ -53,7 +53,7 @@ import unittest
 import hmtest
 from hmtest import SOURCE_DIR, Server, ServerError, free_port, request, run_tests
 from test_api import READY, SAMPLE, book_body, demo_files
-from test_cache import Redis   # redis-server on a free port; kill() and start() again on it
+from test_cache import Redis, sim_calls   # Redis: redis-server on a free port; kill() and start() again on it
 
 REDIS = shutil.which("redis-server")
 
@@ -992,7 +992,7 @@ class CancelJournal(unittest.TestCase):
                     st, j, err = post(port_g, "/api/trade/book", book_body(ref, pkgs[0]), tk)
                     self.assertEqual(j["data"]["status"], 2, j)
                     sim_post(port_s, name, "_faults", {"latency_ms": 1500})
-                    calls0 = get_json(port_s, "/sim/%s/_stats" % name)["calls"]
+                    calls0 = sim_calls(port_s, name)
                     threading.Thread(target=post, daemon=True,
                                      args=(port_g, "/api/trade/cancel", {"customerReferenceNo": ref}, tk)).start()
                     deadline = now() + 10
@@ -1001,7 +1001,7 @@ class CancelJournal(unittest.TestCase):
                         time.sleep(0.02)
                     # the journal is written before the call leaves: freeze only once the
                     # supplier has it (on a loaded machine the call could still be ours)
-                    while get_json(port_s, "/sim/%s/_stats" % name)["calls"] == calls0:
+                    while sim_calls(port_s, name) == calls0:
                         self.assertLess(now(), deadline, "the cancel never reached the supplier")
                         time.sleep(0.01)
                     gw.proc.send_signal(signal.SIGSTOP)     # the call is at the supplier (1.5 s latency)
